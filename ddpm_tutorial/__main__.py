@@ -1,0 +1,7 @@
+"""``python -m ddpm_tutorial``: see :mod:`ddpm_tutorial.cli`."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

@@ -1,0 +1,246 @@
+"""Checkpoints: safetensors weights plus a JSON model card, loaded without unpickling.
+
+A checkpoint is two files side by side: ``NAME.safetensors`` (the tensors, nothing else) and
+``NAME.json``, the model card: which network to build (kind and config), the schedule, the
+data, the training run (config, steps, wall time, the exact command), measured metrics, the
+package version and the sha256 of the weights. :func:`load_checkpoint` rebuilds the network
+from the card, checks the hash and loads the tensors; since safetensors holds only tensors, no
+code from the file is ever run.
+
+``load_checkpoint`` accepts a weights file, its card, a run directory (``model.json``) or a
+bare name such as ``"mnist-ddpm"``, looked up in the checkpoint folders (see
+:func:`checkpoint_dirs`).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+from torch import Tensor, nn
+
+from . import __version__
+from .models import build_model, count_parameters, model_kind
+from .schedules import NoiseSchedule
+
+__all__ = [
+    "Checkpoint",
+    "CheckpointError",
+    "checkpoint_dirs",
+    "load_checkpoint",
+    "read_card",
+    "resolve_checkpoint",
+    "save_checkpoint",
+    "sha256_of",
+]
+
+CARD_FORMAT = "ddpm-tutorial-model-card/1"
+DATA_ENV = "DDPM_TUTORIAL_DATA"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint file is missing, corrupted, or does not match its model card."""
+
+
+@dataclass
+class Checkpoint:
+    """A loaded checkpoint: the network (eval mode), its schedule and its model card."""
+
+    model: nn.Module
+    schedule: NoiseSchedule
+    card: dict[str, Any]
+    path: Path
+
+    @property
+    def name(self) -> str:
+        return str(self.card.get("name", self.path.stem))
+
+
+def sha256_of(path: str | os.PathLike[str]) -> str:
+    """Hex sha256 of a file."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def checkpoint_dirs() -> list[Path]:
+    """Folders searched for a bare checkpoint name, in order.
+
+    ``$DDPM_TUTORIAL_DATA/checkpoints``, then ``data/checkpoints`` under the current folder and
+    each of its parents, then ``data/checkpoints`` beside the package (a source checkout).
+    """
+    dirs: list[Path] = []
+    if os.environ.get(DATA_ENV):
+        dirs.append(Path(os.environ[DATA_ENV]) / "checkpoints")
+    cwd = Path.cwd().resolve()
+    for folder in [cwd, *cwd.parents]:
+        dirs.append(folder / "data" / "checkpoints")
+    dirs.append(Path(__file__).resolve().parent.parent / "data" / "checkpoints")
+    unique: list[Path] = []
+    for d in dirs:
+        if d not in unique:
+            unique.append(d)
+    return unique
+
+
+def resolve_checkpoint(spec: str | os.PathLike[str]) -> tuple[Path, Path]:
+    """Find ``(weights_path, card_path)`` for a file, a run folder or a bare name.
+
+    Raises:
+        FileNotFoundError: naming every place that was looked at.
+    """
+    path = Path(spec)
+    if path.suffix == ".safetensors":
+        card = path.with_suffix(".json")
+        _require(path, "weights file")
+        _require(card, "model card (expected beside the weights)")
+        return path, card
+    if path.suffix == ".json":
+        _require(path, "model card")
+        return _weights_beside(path), path
+    if path.is_dir():
+        card = path / "model.json"
+        _require(card, "model card of the run folder")
+        return _weights_beside(card), card
+    if path.parent == Path(".") and not path.suffix:
+        tried = []
+        for folder in checkpoint_dirs():
+            card = folder / f"{path.name}.json"
+            tried.append(str(card))
+            if card.is_file():
+                return _weights_beside(card), card
+        raise FileNotFoundError(
+            f"no checkpoint named {path.name!r}; looked for " + ", ".join(tried[:4])
+            + (f" and {len(tried) - 4} more folders" if len(tried) > 4 else "")
+            + f" (set ${DATA_ENV} to the folder that holds checkpoints/)"
+        )
+    raise FileNotFoundError(f"checkpoint {str(spec)!r} does not exist")
+
+
+def _require(path: Path, what: str) -> None:
+    if not path.is_file():
+        raise FileNotFoundError(f"{what} {str(path)!r} does not exist")
+
+
+def _weights_beside(card_path: Path) -> Path:
+    card = read_card(card_path)
+    weights = card_path.parent / card.get("weights", card_path.with_suffix(".safetensors").name)
+    _require(weights, f"weights file named by the model card {card_path.name!r}:")
+    return weights
+
+
+def read_card(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read a model card, with a readable error for a file that is not one."""
+    path = Path(path)
+    try:
+        card = json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise CheckpointError(f"model card {str(path)!r} is not valid JSON: {err}") from err
+    if not isinstance(card, dict) or card.get("format") != CARD_FORMAT:
+        raise CheckpointError(f"{str(path)!r} is not a ddpm-tutorial model card (format {CARD_FORMAT})")
+    return card
+
+
+def save_checkpoint(
+    model: nn.Module,
+    path: str | os.PathLike[str],
+    *,
+    schedule: NoiseSchedule,
+    name: str | None = None,
+    card: dict[str, Any] | None = None,
+    state_dict: dict[str, Tensor] | None = None,
+) -> dict[str, Any]:
+    """Write ``path`` (``.safetensors``) and its model card (``.json``) beside it.
+
+    Args:
+        model: the network; its registered kind and ``config`` go into the card.
+        path: the weights file to write, ending in ``.safetensors``.
+        schedule: the noise schedule the network was trained with.
+        name: the checkpoint's name (default: the file's stem).
+        card: further card fields (data, training, metrics, command, ...).
+        state_dict: tensors to write instead of ``model.state_dict()`` (e.g. EMA weights).
+
+    Returns:
+        The model card that was written.
+    """
+    path = Path(path)
+    if path.suffix != ".safetensors":
+        raise ValueError(f"checkpoint weights must end in .safetensors; got {str(path)!r}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tensors = {k: v.detach().cpu().contiguous() for k, v in (state_dict or model.state_dict()).items()}
+    save_file(tensors, str(path))
+    config = getattr(model, "config", None)
+    full = {
+        "format": CARD_FORMAT,
+        "name": name or path.stem,
+        "model": {
+            "kind": model_kind(model),
+            "config": _jsonable(config.__dict__ if config is not None else {}),
+            "parameters": count_parameters(model),
+        },
+        "schedule": {"kind": schedule.kind, "num_steps": schedule.num_steps},
+        **(card or {}),
+        "package_version": __version__,
+        "weights": path.name,
+        "weights_bytes": path.stat().st_size,
+        "sha256": sha256_of(path),
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+    }
+    path.with_suffix(".json").write_text(json.dumps(full, indent=2) + "\n")
+    return full
+
+
+def load_checkpoint(
+    spec: str | os.PathLike[str], *, device: torch.device | str = "cpu", verify: bool = True
+) -> Checkpoint:
+    """Load a checkpoint by file, card, run folder or bare name (see the module docstring).
+
+    Raises:
+        FileNotFoundError: the weights or the card is missing.
+        CheckpointError: the card is not a model card, the weights are corrupted, their sha256
+            differs from the card's, or their tensors do not fit the network the card describes.
+    """
+    weights, card_path = resolve_checkpoint(spec)
+    card = read_card(card_path)
+    if verify and card.get("sha256"):
+        actual = sha256_of(weights)
+        if actual != card["sha256"]:
+            raise CheckpointError(
+                f"sha256 mismatch for {str(weights)!r}: the card says {card['sha256'][:12]}..., "
+                f"the file has {actual[:12]}...; the file was changed or damaged"
+            )
+    try:
+        tensors = load_file(str(weights), device=str(device))
+    except (SafetensorError, OSError, ValueError) as err:
+        raise CheckpointError(f"weights file {str(weights)!r} is corrupted or not safetensors: {err}") from err
+    model_info = card.get("model", {})
+    model = build_model(model_info.get("kind", ""), model_info.get("config", {}))
+    try:
+        model.load_state_dict(tensors, strict=True)
+    except RuntimeError as err:
+        raise CheckpointError(
+            f"weights in {str(weights)!r} do not fit the {model_info.get('kind')!r} network its card "
+            f"describes: {str(err).splitlines()[0]}"
+        ) from err
+    model.to(device).eval().requires_grad_(False)
+    sched = card.get("schedule", {})
+    schedule = NoiseSchedule.from_name(sched.get("kind", "linear"), sched.get("num_steps", 1000))
+    return Checkpoint(model=model, schedule=schedule, card=card, path=weights)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    return value

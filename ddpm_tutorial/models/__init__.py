@@ -1,0 +1,66 @@
+"""Networks: noise predictors for images (:class:`UNet`) and for 2-D points (:class:`MLPDenoiser`).
+
+:func:`build_model` rebuilds a network from the ``kind`` and config dict stored in a model card,
+so that a checkpoint never needs pickled code.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from torch import nn
+
+from .embeddings import TimestepEmbedding, sinusoidal_embedding
+from .mlp import MLPConfig, MLPDenoiser
+from .unet import UNet, UNetConfig
+
+__all__ = [
+    "MODEL_KINDS",
+    "MLPConfig",
+    "MLPDenoiser",
+    "TimestepEmbedding",
+    "UNet",
+    "UNetConfig",
+    "build_model",
+    "config_from_dict",
+    "count_parameters",
+    "model_kind",
+]
+
+#: kind name -> (network class, config dataclass); later chapters register their networks here.
+MODEL_KINDS: dict[str, tuple[type[nn.Module], type]] = {
+    "unet": (UNet, UNetConfig),
+    "mlp": (MLPDenoiser, MLPConfig),
+}
+
+
+def config_from_dict(config_cls: type, values: dict[str, Any]) -> Any:
+    """Rebuild a frozen config dataclass from a JSON dict (lists become tuples)."""
+    names = {f.name for f in dataclasses.fields(config_cls)}
+    unknown = set(values) - names
+    if unknown:
+        raise ValueError(f"unknown field(s) {sorted(unknown)} for {config_cls.__name__}")
+    fixed = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
+    return config_cls(**fixed)
+
+
+def build_model(kind: str, config: dict[str, Any] | None = None) -> nn.Module:
+    """Build a network of a registered ``kind`` from a config dict."""
+    if kind not in MODEL_KINDS:
+        raise ValueError(f"unknown model kind {kind!r}; known kinds: {', '.join(sorted(MODEL_KINDS))}")
+    model_cls, config_cls = MODEL_KINDS[kind]
+    return model_cls(config_from_dict(config_cls, config or {}))
+
+
+def model_kind(model: nn.Module) -> str:
+    """The registered kind name of ``model``."""
+    for kind, (model_cls, _) in MODEL_KINDS.items():
+        if type(model) is model_cls:
+            return kind
+    raise ValueError(f"{type(model).__name__} is not a registered model kind")
+
+
+def count_parameters(model: nn.Module) -> int:
+    """Number of parameters (trainable or frozen)."""
+    return sum(p.numel() for p in model.parameters())

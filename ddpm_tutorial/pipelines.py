@@ -1,0 +1,82 @@
+"""From a loaded checkpoint to samples, with the defaults its model card records.
+
+This is what ``python -m ddpm_tutorial sample`` runs: it picks the sampler, the number of
+steps and the guidance scale from the card unless told otherwise, and builds the condition
+(a digit label for a class-conditional model).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from .checkpoints import Checkpoint
+from .reverse_process import sample_ddim, sample_ddpm
+
+__all__ = ["draw_samples"]
+
+
+def draw_samples(
+    ckpt: Checkpoint,
+    num_samples: int,
+    *,
+    sampler: str | None = None,
+    steps: int | None = None,
+    eta: float | None = None,
+    seed: int = 0,
+    label: int | None = None,
+    prompt: str | None = None,
+    guidance_scale: float | None = None,
+    clip_x0: bool = False,
+    batch_size: int = 250,
+) -> Tensor:
+    """Draw ``num_samples`` images from ``ckpt``: float32, shape (N, C, H, W), in [-1, 1] (not clipped).
+
+    Raises:
+        ValueError: for an unknown sampler, a label the model does not take, or a prompt
+            given to a model without a text encoder.
+    """
+    card = ckpt.card
+    defaults = card.get("sampling", {})
+    sampler = sampler or defaults.get("sampler", "ddim")
+    if sampler not in ("ddpm", "ddim"):
+        raise ValueError(f"unknown sampler {sampler!r}; choose ddpm or ddim")
+    if sampler == "ddpm" and (steps is not None or eta is not None):
+        raise ValueError("--steps and --eta apply to the ddim sampler; ddpm always takes all T steps")
+    steps = steps if steps is not None else int(defaults.get("steps", 50))
+    eta = eta if eta is not None else float(defaults.get("eta", 0.0))
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1; got {batch_size}")
+    conditioning = card.get("conditioning", "none")
+    cond: Any = None
+    if prompt is not None and conditioning != "text":
+        raise ValueError(f"--prompt needs a text-conditional model; {ckpt.name!r} is conditioned on {conditioning!r}")
+    if conditioning == "class":
+        num_classes = ckpt.model.config.num_classes
+        if label is None:
+            raise ValueError(f"{ckpt.name!r} is class-conditional: pass --label in [0, {num_classes})")
+        if not 0 <= label < num_classes:
+            raise ValueError(f"--label must lie in [0, {num_classes}); got {label}")
+    elif label is not None:
+        raise ValueError(f"--label needs a class-conditional model; {ckpt.name!r} is conditioned on {conditioning!r}")
+    w = guidance_scale if guidance_scale is not None else float(defaults.get("guidance_scale", 1.0))
+    if cond is None and label is None and w != 1.0 and guidance_scale is not None:
+        raise ValueError(f"--guidance-scale needs a condition (--label or --prompt); {ckpt.name!r} has none")
+    config = ckpt.model.config
+    device = next(ckpt.model.parameters()).device
+    g = torch.Generator().manual_seed(seed)
+    out = []
+    for start in range(0, num_samples, batch_size):
+        B = min(batch_size, num_samples - start)
+        shape = (B, config.in_channels, config.image_size, config.image_size)
+        kwargs: dict[str, Any] = {"generator": g, "device": device, "clip_x0": clip_x0}
+        if label is not None:
+            kwargs.update(cond=torch.full((B,), label, dtype=torch.long, device=device), guidance_scale=w)
+        if sampler == "ddpm":
+            x = sample_ddpm(ckpt.model, ckpt.schedule, shape, **kwargs)
+        else:
+            x = sample_ddim(ckpt.model, ckpt.schedule, shape, num_steps=steps, eta=eta, **kwargs)
+        out.append(x.cpu())
+    return torch.cat(out)

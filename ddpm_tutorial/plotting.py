@@ -1,0 +1,118 @@
+"""Figures: image grids, trajectories, and an animation that works in static HTML.
+
+Depends on nothing else in the package. Images are tensors or arrays in [-1, 1] of shape
+(B, C, H, W) or (B, H, W); for display they are mapped to [0, 1] by ``(x + 1) / 2`` and
+clipped (the data themselves are never clipped here).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+__all__ = ["to_display", "image_grid", "save_image_grid", "show_images", "animate_images"]
+
+
+def to_display(images: Any) -> np.ndarray:
+    """Images in [-1, 1], (B, C, H, W) or (B, H, W) -> float array in [0, 1], (B, H, W[, 3])."""
+    x = images.detach().cpu().float().numpy() if isinstance(images, torch.Tensor) else np.asarray(images, dtype=np.float32)
+    if x.ndim == 4:
+        if x.shape[1] == 1:
+            x = x[:, 0]
+        elif x.shape[1] == 3:
+            x = x.transpose(0, 2, 3, 1)
+        else:
+            raise ValueError(f"images must have 1 or 3 channels; got shape {x.shape}")
+    elif x.ndim != 3:
+        raise ValueError(f"images must have shape (B, C, H, W) or (B, H, W); got {x.shape}")
+    return np.clip((x + 1.0) / 2.0, 0.0, 1.0)
+
+
+def image_grid(images: Any, nrow: int | None = None, padding: int = 2, pad_value: float = 1.0) -> np.ndarray:
+    """Tile images into one array of shape (rows*(H+p)+p, cols*(W+p)+p[, 3]) in [0, 1]."""
+    x = to_display(images)
+    B, H, W = x.shape[:3]
+    cols = nrow or int(math.ceil(math.sqrt(B)))
+    rows = int(math.ceil(B / cols))
+    shape = (rows * (H + padding) + padding, cols * (W + padding) + padding, *x.shape[3:])
+    grid = np.full(shape, pad_value, dtype=np.float32)
+    for i in range(B):
+        r, c = divmod(i, cols)
+        y0, x0 = padding + r * (H + padding), padding + c * (W + padding)
+        grid[y0 : y0 + H, x0 : x0 + W] = x[i]
+    return grid
+
+
+def save_image_grid(images: Any, path: str | os.PathLike[str], nrow: int | None = None, scale: int = 2) -> None:
+    """Write a PNG grid of ``images``, each pixel repeated ``scale`` times."""
+    import matplotlib.image
+
+    grid = image_grid(images, nrow)
+    grid = np.kron(grid, np.ones((scale, scale))) if grid.ndim == 2 else grid.repeat(scale, 0).repeat(scale, 1)
+    matplotlib.image.imsave(os.fspath(path), grid, cmap="gray", vmin=0.0, vmax=1.0)
+
+
+def show_images(
+    images: Any, *, nrow: int | None = None, titles: Sequence[str] | None = None, title: str | None = None,
+    size: float = 1.2, ax: Any = None,
+) -> Any:
+    """Show images with matplotlib: one grid (``titles=None``) or a row of titled panels."""
+    import matplotlib.pyplot as plt
+
+    x = to_display(images)
+    if titles is None:
+        if ax is None:
+            cols = nrow or int(math.ceil(math.sqrt(len(x))))
+            rows = int(math.ceil(len(x) / cols))
+            _, ax = plt.subplots(figsize=(size * cols, size * rows))
+        ax.imshow(image_grid(images, nrow), cmap="gray", vmin=0, vmax=1)
+        ax.set_axis_off()
+        if title:
+            ax.set_title(title)
+        return ax
+    if len(titles) != len(x):
+        raise ValueError(f"got {len(titles)} titles for {len(x)} images")
+    fig, axes = plt.subplots(1, len(x), figsize=(size * 1.4 * len(x), size * 1.6))
+    for a, img, t in zip(np.atleast_1d(axes), x, titles):
+        a.imshow(img, cmap="gray", vmin=0, vmax=1)
+        a.set_title(t, fontsize=9)
+        a.set_axis_off()
+    if title:
+        fig.suptitle(title)
+    return axes
+
+
+def animate_images(
+    frames: Any, *, labels: Sequence[str] | None = None, nrow: int | None = None, interval: int = 120,
+    size: float = 4.0,
+) -> Any:
+    """A matplotlib animation over frames, each a batch of images: shape (S, B, C, H, W).
+
+    Returns a ``matplotlib.animation.FuncAnimation``; ``anim.to_jshtml()`` turns it into HTML
+    with a play button and a scrubber that works in a static page, without a kernel.
+    """
+    import matplotlib.pyplot as plt
+    from matplotlib import animation
+
+    frames = list(frames)
+    if labels is not None and len(labels) != len(frames):
+        raise ValueError(f"got {len(labels)} labels for {len(frames)} frames")
+    grids = [image_grid(f, nrow) for f in frames]
+    fig, ax = plt.subplots(figsize=(size, size * grids[0].shape[0] / grids[0].shape[1] + 0.4))
+    im = ax.imshow(grids[0], cmap="gray", vmin=0, vmax=1)
+    ax.set_axis_off()
+    title = ax.set_title(labels[0] if labels else "")
+
+    def update(i: int) -> tuple[Any, ...]:
+        im.set_data(grids[i])
+        title.set_text(labels[i] if labels else "")
+        return im, title
+
+    anim = animation.FuncAnimation(fig, update, frames=len(grids), interval=interval, blit=False)
+    plt.close(fig)
+    return anim

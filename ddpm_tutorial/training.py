@@ -1,0 +1,325 @@
+"""The training loop: Algorithm 1 of Ho et al. (2020), repeated, with the usual care.
+
+:func:`train_denoiser` is the one loop that chapters and the command line share:
+
+    repeat: x0 ~ data; t ~ Uniform{0..T-1}; noise ~ N(0, I)
+            take a gradient step on || noise - model(add_noise(x0, t, noise), t) ||^2
+
+plus AdamW with a linear warm-up, gradient clipping, an exponential moving average of the
+weights (:class:`~ddpm_tutorial.ema.EMA`), a ``tqdm.auto`` progress bar, a clear stop when the
+loss is not finite, and periodic checkpoints that :func:`run_training` resumes from exactly:
+every random number (batches, steps, noise, condition dropout) comes from one
+``torch.Generator`` whose state is saved with the weights and the optimizer.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shlex
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import Tensor, nn
+
+from .checkpoints import save_checkpoint
+from .configs import TrainConfig, config_from_json, config_to_dict
+from .datasets.mnist import load_mnist
+from .datasets.toy2d import make_toy_data
+from .ema import EMA
+from .losses import noise_prediction_loss
+from .models import build_model
+from .runtime import default_device
+from .schedules import NoiseSchedule
+
+__all__ = [
+    "TrainState",
+    "train_denoiser",
+    "run_training",
+    "evaluate_loss",
+    "load_training_data",
+    "NonFiniteLossError",
+]
+
+
+class NonFiniteLossError(FloatingPointError):
+    """The training loss became NaN or infinite."""
+
+
+@dataclass
+class TrainState:
+    """Everything that changes during training (and is saved to resume it)."""
+
+    model: nn.Module
+    ema: EMA
+    optimizer: torch.optim.Optimizer
+    generator: torch.Generator
+    step: int = 0
+    losses: list[tuple[int, float]] = field(default_factory=list)
+    wall_time_s: float = 0.0
+
+    @classmethod
+    def create(cls, model: nn.Module, config: TrainConfig) -> TrainState:
+        optimizer = torch.optim.AdamW(
+            model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay
+        )
+        return cls(
+            model=model,
+            ema=EMA(model, config.ema_decay),
+            optimizer=optimizer,
+            generator=torch.Generator().manual_seed(config.seed + 1),
+        )
+
+
+def learning_rate_at(step: int, config: TrainConfig) -> float:
+    """Linear warm-up to ``config.learning_rate`` over ``warmup_steps``, then constant."""
+    if config.warmup_steps <= 0:
+        return config.learning_rate
+    return config.learning_rate * min(1.0, (step + 1) / config.warmup_steps)
+
+
+def train_denoiser(
+    model: nn.Module,
+    data: Tensor,
+    schedule: NoiseSchedule,
+    config: TrainConfig,
+    *,
+    labels: Tensor | None = None,
+    state: TrainState | None = None,
+    device: torch.device | str | None = None,
+    progress: bool = True,
+    on_checkpoint: Callable[[TrainState], None] | None = None,
+) -> TrainState:
+    """Train ``model`` to predict noise on ``data`` until ``config.num_train_steps``.
+
+    Args:
+        model: a noise predictor ``model(x_t, t[, labels, cond_mask=...])``.
+        data: clean training examples, shape (N, C, H, W) in [-1, 1] or (N, D).
+        schedule: the noise schedule.
+        config: batch size, steps, learning rate, EMA decay, seed, logging and checkpointing.
+        labels: optional (N,) int64 labels for a class-conditional model.
+        state: a :class:`TrainState` to continue from (default: a fresh one).
+        device: where to train (default: :func:`~ddpm_tutorial.runtime.default_device`).
+        progress: show a tqdm progress bar.
+        on_checkpoint: called with the state every ``config.checkpoint_every`` steps.
+
+    Returns:
+        The final :class:`TrainState`; ``state.ema.model`` holds the averaged weights.
+
+    Raises:
+        NonFiniteLossError: if the loss becomes NaN or infinite.
+    """
+    device = torch.device(device) if device is not None else default_device()
+    if data.ndim < 2 or data.shape[0] < 1:
+        raise ValueError(f"data must have shape (N, ...) with N >= 1; got {tuple(data.shape)}")
+    if labels is not None and labels.shape != (data.shape[0],):
+        raise ValueError(f"labels must have shape ({data.shape[0]},); got {tuple(labels.shape)}")
+    if state is None:
+        torch.manual_seed(config.seed)
+        state = TrainState.create(model, config)
+    model.to(device).train()
+    state.ema.model.to(device)
+    data = data.to(device)
+    labels = labels.to(device) if labels is not None else None
+    N = data.shape[0]
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=config.num_train_steps, initial=state.step, desc=config.name, leave=False)
+    running: list[float] = []
+    start = time.perf_counter() - state.wall_time_s
+    while state.step < config.num_train_steps:
+        idx = torch.randint(0, N, (config.batch_size,), generator=state.generator).to(device)
+        x0 = data[idx]
+        for group in state.optimizer.param_groups:
+            group["lr"] = learning_rate_at(state.step, config)
+        cond = labels[idx] if labels is not None else None
+        loss = noise_prediction_loss(
+            model, x0, schedule, cond=cond, cond_drop_prob=config.cond_drop_prob if cond is not None else 0.0,
+            generator=state.generator,
+        )
+        value = float(loss.detach())
+        if not math.isfinite(value):
+            raise NonFiniteLossError(
+                f"the loss became {value} at step {state.step}; lower the learning rate "
+                f"(now {config.learning_rate}) or check the data for NaNs"
+            )
+        state.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if config.grad_clip > 0:
+            nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+        state.optimizer.step()
+        state.ema.update(model)
+        state.step += 1
+        running.append(value)
+        if state.step % config.log_every == 0 or state.step == config.num_train_steps:
+            state.losses.append((state.step, sum(running) / len(running)))
+            running = []
+            if bar is not None:
+                bar.set_postfix(loss=f"{state.losses[-1][1]:.4f}")
+        if bar is not None:
+            bar.update(1)
+        state.wall_time_s = time.perf_counter() - start
+        if on_checkpoint is not None and config.checkpoint_every > 0 and state.step % config.checkpoint_every == 0:
+            on_checkpoint(state)
+    if bar is not None:
+        bar.close()
+    model.eval()
+    return state
+
+
+@torch.no_grad()
+def evaluate_loss(
+    model: nn.Module, data: Tensor, schedule: NoiseSchedule, *, num_batches: int = 10,
+    batch_size: int = 256, seed: int = 0, labels: Tensor | None = None,
+) -> float:
+    """The simple loss on ``data`` averaged over fixed random steps and noise (deterministic)."""
+    g = torch.Generator().manual_seed(seed)
+    device = next(model.parameters()).device
+    total = 0.0
+    for _ in range(num_batches):
+        idx = torch.randint(0, data.shape[0], (min(batch_size, data.shape[0]),), generator=g)
+        cond = labels[idx].to(device) if labels is not None else None
+        x0 = data[idx].to(device)
+        total += float(noise_prediction_loss(model, x0, schedule, cond=cond, generator=g))
+    return total / num_batches
+
+
+# ---------------------------------------------------------------------------- runs on disk
+def load_training_data(config: TrainConfig, split: str = "train") -> tuple[Tensor, Tensor | None, dict[str, Any]]:
+    """The data a config trains on: ``(examples, labels or None, description)``."""
+    if config.dataset == "mnist":
+        mnist = load_mnist(split, source=config.data_source, verbose=False)  # type: ignore[arg-type]
+        images, labels = mnist.images, mnist.labels
+        if config.num_train_images and split == "train":
+            images, labels = images[: config.num_train_images], labels[: config.num_train_images]
+        info = {"dataset": "mnist", "source": mnist.source, "split": split, "num_images": int(images.shape[0])}
+        return images, (labels if config.conditioning == "class" else None), info
+    n = 10_000 if split == "train" else 2_000
+    points = make_toy_data(config.dataset, n, seed=config.seed if split == "train" else config.seed + 10_000)
+    return points, None, {"dataset": config.dataset, "source": "generated", "split": split, "num_images": n}
+
+
+def _state_tensors(state: TrainState) -> dict[str, Tensor]:
+    tensors = {f"model.{k}": v for k, v in state.model.state_dict().items()}
+    tensors.update({f"ema.{k}": v for k, v in state.ema.model.state_dict().items()})
+    for i, s in state.optimizer.state_dict()["state"].items():
+        for key, value in s.items():
+            tensors[f"optim.{i}.{key}"] = value if isinstance(value, Tensor) else torch.tensor(value)
+    tensors["rng.generator"] = state.generator.get_state()
+    tensors["rng.torch"] = torch.get_rng_state()
+    return {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
+
+
+def save_training_state(state: TrainState, config: TrainConfig, out_dir: Path) -> None:
+    """Write ``checkpoint.safetensors`` and ``checkpoint.json`` (resumable) into ``out_dir``."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tmp = out_dir / "checkpoint.safetensors.tmp"
+    save_file(_state_tensors(state), str(tmp))
+    tmp.replace(out_dir / "checkpoint.safetensors")
+    meta = {
+        "step": state.step,
+        "ema_num_updates": state.ema.num_updates,
+        "losses": state.losses,
+        "wall_time_s": state.wall_time_s,
+        "config": config_to_dict(config),
+        "param_groups": state.optimizer.state_dict()["param_groups"],
+    }
+    (out_dir / "checkpoint.json").write_text(json.dumps(meta, indent=1) + "\n")
+
+
+def load_training_state(out_dir: Path, device: torch.device) -> tuple[TrainState, TrainConfig]:
+    """Rebuild the :class:`TrainState` written by :func:`save_training_state`."""
+    meta_path, tensor_path = out_dir / "checkpoint.json", out_dir / "checkpoint.safetensors"
+    if not meta_path.is_file() or not tensor_path.is_file():
+        raise FileNotFoundError(f"no resumable checkpoint in {str(out_dir)!r} (checkpoint.json/.safetensors)")
+    meta = json.loads(meta_path.read_text())
+    config = config_from_json(meta["config"])
+    tensors = load_file(str(tensor_path))
+    model = build_model(config.model_kind, config_to_dict(config)["model"])
+    state = TrainState.create(model, config)
+    model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+    state.ema.model.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("ema.")})
+    state.ema.num_updates = meta["ema_num_updates"]
+    model.to(device)
+    state.ema.model.to(device)
+    optim_state: dict[int, dict[str, Tensor]] = {}
+    for key, value in tensors.items():
+        if key.startswith("optim."):
+            _, i, name = key.split(".", 2)
+            optim_state.setdefault(int(i), {})[name] = value.to(device) if name != "step" else value
+    state.optimizer.load_state_dict({"state": optim_state, "param_groups": meta["param_groups"]})
+    state.generator.set_state(tensors["rng.generator"])
+    torch.set_rng_state(tensors["rng.torch"])
+    state.step = meta["step"]
+    state.losses = [tuple(x) for x in meta["losses"]]  # type: ignore[misc]
+    state.wall_time_s = meta["wall_time_s"]
+    return state, config
+
+
+def run_training(
+    config: TrainConfig,
+    out_dir: str | Path,
+    *,
+    resume: bool = False,
+    device: torch.device | str | None = None,
+    progress: bool = True,
+    command: str | None = None,
+) -> dict[str, Any]:
+    """Train a config end to end and write ``out_dir/model.safetensors`` with its model card.
+
+    With ``resume=True`` the run continues from ``out_dir/checkpoint.*`` (written every
+    ``config.checkpoint_every`` steps) and ends exactly where an uninterrupted run would;
+    ``config.num_train_steps`` may be raised to train longer.
+
+    Returns:
+        The model card (a dict).
+    """
+    out_dir = Path(out_dir)
+    device = torch.device(device) if device is not None else default_device()
+    if resume:
+        state, saved = load_training_state(out_dir, device)
+        if config_to_dict(saved) | {"num_train_steps": 0} != config_to_dict(config) | {"num_train_steps": 0}:
+            raise ValueError(
+                f"cannot resume {str(out_dir)!r} with a different config; only num_train_steps may change"
+            )
+    else:
+        torch.manual_seed(config.seed)
+        model = build_model(config.model_kind, config_to_dict(config)["model"])
+        state = TrainState.create(model, config)
+    data, labels, data_info = load_training_data(config)
+    schedule = NoiseSchedule.from_name(config.schedule, config.num_diffusion_steps)
+    first_step = state.step
+    state = train_denoiser(
+        state.model, data, schedule, config, labels=labels, state=state, device=device, progress=progress,
+        on_checkpoint=lambda s: save_training_state(s, config, out_dir),
+    )
+    save_training_state(state, config, out_dir)
+    metrics: dict[str, Any] = {"final_train_loss": state.losses[-1][1] if state.losses else None}
+    heldout, heldout_labels, _ = load_training_data(config, split="test")
+    metrics["heldout_loss"] = evaluate_loss(state.ema.model, heldout, schedule, labels=heldout_labels)
+    images_per_s = (state.step - first_step) * config.batch_size / max(state.wall_time_s, 1e-9)
+    card = {
+        "conditioning": config.conditioning,
+        "sampling": {"sampler": "ddim", "steps": config.sample_steps, "eta": 0.0, "guidance_scale": 1.0 if config.conditioning == "none" else 3.0},
+        "data": data_info,
+        "training": {
+            "config": config_to_dict(config),
+            "steps": state.step,
+            "wall_time_s": round(state.wall_time_s, 1),
+            "device": str(device),
+            "torch_threads": torch.get_num_threads(),
+            "images_per_second": round(images_per_s, 1) if state.step > first_step else None,
+            "loss_curve": state.losses,
+        },
+        "metrics": metrics,
+        "command": command or "python -m ddpm_tutorial " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
+    }
+    return save_checkpoint(state.ema.model, out_dir / "model.safetensors", schedule=schedule, name=config.name, card=card)
