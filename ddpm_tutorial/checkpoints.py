@@ -55,7 +55,7 @@ class Checkpoint:
     """A loaded checkpoint: the network (eval mode), its schedule and its model card."""
 
     model: nn.Module
-    schedule: NoiseSchedule
+    schedule: NoiseSchedule | None
     card: dict[str, Any]
     path: Path
 
@@ -155,7 +155,7 @@ def save_checkpoint(
     model: nn.Module,
     path: str | os.PathLike[str],
     *,
-    schedule: NoiseSchedule,
+    schedule: NoiseSchedule | None,
     name: str | None = None,
     card: dict[str, Any] | None = None,
     state_dict: dict[str, Tensor] | None = None,
@@ -165,7 +165,8 @@ def save_checkpoint(
     Args:
         model: the network; its registered kind and ``config`` go into the card.
         path: the weights file to write, ending in ``.safetensors``.
-        schedule: the noise schedule the network was trained with.
+        schedule: the noise schedule the network was trained with (None for a network that
+            is not a denoiser, such as a classifier).
         name: the checkpoint's name (default: the file's stem).
         card: further card fields (data, training, metrics, command, ...).
         state_dict: tensors to write instead of ``model.state_dict()`` (e.g. EMA weights).
@@ -188,7 +189,7 @@ def save_checkpoint(
             "config": _jsonable(config.__dict__ if config is not None else {}),
             "parameters": count_parameters(model),
         },
-        "schedule": {"kind": schedule.kind, "num_steps": schedule.num_steps},
+        "schedule": {"kind": schedule.kind, "num_steps": schedule.num_steps} if schedule is not None else None,
         **(card or {}),
         "package_version": __version__,
         "weights": path.name,
@@ -233,8 +234,8 @@ def load_checkpoint(
             f"describes: {str(err).splitlines()[0]}"
         ) from err
     model.to(device).eval().requires_grad_(False)
-    sched = card.get("schedule", {})
-    schedule = NoiseSchedule.from_name(sched.get("kind", "linear"), sched.get("num_steps", 1000))
+    sched = card.get("schedule")
+    schedule = NoiseSchedule.from_name(sched["kind"], sched["num_steps"]) if sched else None
     return Checkpoint(model=model, schedule=schedule, card=card, path=weights)
 
 

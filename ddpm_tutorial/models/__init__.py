@@ -11,11 +11,14 @@ from typing import Any
 
 from torch import nn
 
+from .classifier import DigitClassifier, DigitClassifierConfig
 from .embeddings import TimestepEmbedding, sinusoidal_embedding
 from .mlp import MLPConfig, MLPDenoiser
 from .unet import UNet, UNetConfig
 
 __all__ = [
+    "DigitClassifier",
+    "DigitClassifierConfig",
     "MODEL_KINDS",
     "MLPConfig",
     "MLPDenoiser",
@@ -32,6 +35,7 @@ __all__ = [
 MODEL_KINDS: dict[str, tuple[type[nn.Module], type]] = {
     "unet": (UNet, UNetConfig),
     "mlp": (MLPDenoiser, MLPConfig),
+    "digit-classifier": (DigitClassifier, DigitClassifierConfig),
 }
 
 

@@ -1,0 +1,55 @@
+# The two commands of the README, and the steps they are made of.
+#   make book   - create .venv, install the package with the book's extras, execute the chapters,
+#                 write the HTML to _build/html
+#   make test   - unit tests, every chapter under nbval (smoke profile), the book build, and a
+#                 real-browser check of the built HTML
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+# Chapters execute under this profile when the book is built (smoke: minutes; cpu: longer runs).
+BOOK_PROFILE ?= smoke
+
+.PHONY: help install book test unit notebooks browser-check browser-deps lint clean
+
+help:
+	@echo "make book   build the HTML book into _build/html"
+	@echo "make test   run every test: unit tests, chapters under nbval, book build, browser check"
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[book,test,text]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+book: $(STAMP)
+	$(BIN)/python tools/offline_assets.py
+	rm -rf _build/html _build/.jupyter_cache
+	DDPM_TUTORIAL_PROFILE=$(BOOK_PROFILE) DDPM_TUTORIAL_OFFLINE=1 \
+		$(BIN)/jupyter-book build --all --warningiserror --keep-going .
+	@echo "The book is in _build/html/index.html"
+
+unit: $(STAMP)
+	DDPM_TUTORIAL_OFFLINE=1 $(BIN)/python -m pytest tests --ignore=tests/book -q -p no:cacheprovider
+
+notebooks: $(STAMP)
+	DDPM_TUTORIAL_PROFILE=smoke DDPM_TUTORIAL_OFFLINE=1 \
+		$(BIN)/python -m pytest --nbval-lax book -q -p no:cacheprovider
+
+browser-deps:
+	@command -v chromium >/dev/null 2>&1 || { \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium >/dev/null; }
+
+browser-check: $(STAMP) browser-deps
+	DDPM_TUTORIAL_REQUIRE_BOOK=1 $(BIN)/python -m pytest tests/book -q -p no:cacheprovider
+
+test: unit notebooks book browser-check
+
+lint: $(STAMP)
+	$(BIN)/ruff check ddpm_tutorial tests benchmarks tools
+
+clean:
+	rm -rf _build $(VENV)
