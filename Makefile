@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.installed-stamp
 # Chapters execute under this profile when the book is built (smoke: minutes; cpu: longer runs).
 BOOK_PROFILE ?= smoke
 
-.PHONY: help install book test unit notebooks browser-check browser-deps lint clean
+.PHONY: help install book test unit notebooks browser-check browser-deps colab-check lint clean
 
 help:
 	@echo "make book   build the HTML book into _build/html"
@@ -32,7 +32,8 @@ book: $(STAMP)
 	@echo "The book is in _build/html/index.html"
 
 unit: $(STAMP)
-	DDPM_TUTORIAL_OFFLINE=1 $(BIN)/python -m pytest tests --ignore=tests/book -q -p no:cacheprovider
+	$(BIN)/python tools/colab_cell.py
+	DDPM_TUTORIAL_OFFLINE=1 $(BIN)/python -m pytest tests --ignore=tests/book --ignore=tests/colab -q -p no:cacheprovider
 
 notebooks: $(STAMP)
 	DDPM_TUTORIAL_PROFILE=smoke DDPM_TUTORIAL_OFFLINE=1 \
@@ -46,7 +47,11 @@ browser-deps:
 browser-check: $(STAMP) browser-deps
 	DDPM_TUTORIAL_REQUIRE_BOOK=1 $(BIN)/python -m pytest tests/book -q -p no:cacheprovider
 
-test: unit notebooks book browser-check
+# A reader in Colab: a fresh venv, a chapter's own install cell pointed at this checkout.
+colab-check: $(STAMP)
+	DDPM_TUTORIAL_COLAB_CHECK=1 $(BIN)/python -m pytest tests/colab -q -p no:cacheprovider
+
+test: unit notebooks book browser-check colab-check
 
 lint: $(STAMP)
 	$(BIN)/ruff check ddpm_tutorial tests benchmarks tools

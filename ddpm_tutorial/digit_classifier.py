@@ -41,14 +41,24 @@ def _augment(x: Tensor, generator: torch.Generator) -> Tensor:
     scale = 0.9 + 0.2 * torch.rand(B, generator=generator)
     shift = (torch.rand(B, 2, generator=generator) - 0.5) * 2 * (2 / 14)
     cos, sin = angle.cos() / scale, angle.sin() / scale
-    theta = torch.stack([torch.stack([cos, -sin, shift[:, 0]], 1), torch.stack([sin, cos, shift[:, 1]], 1)], 1)
+    theta = torch.stack(
+        [torch.stack([cos, -sin, shift[:, 0]], 1), torch.stack([sin, cos, shift[:, 1]], 1)], 1
+    )
     grid = F.affine_grid(theta.to(x), list(x.shape), align_corners=False)
-    return F.grid_sample(x + 1, grid, align_corners=False, padding_mode="zeros") - 1  # pad with background
+    return (
+        F.grid_sample(x + 1, grid, align_corners=False, padding_mode="zeros") - 1
+    )  # pad with background
 
 
 def train_digit_classifier(
-    images: Tensor, labels: Tensor, *, steps: int = 3000, batch_size: int = 128, lr: float = 2e-3,
-    seed: int = 0, config: DigitClassifierConfig | None = None,
+    images: Tensor,
+    labels: Tensor,
+    *,
+    steps: int = 3000,
+    batch_size: int = 128,
+    lr: float = 2e-3,
+    seed: int = 0,
+    config: DigitClassifierConfig | None = None,
 ) -> DigitClassifier:
     """Train a :class:`DigitClassifier` with augmentation and a cosine learning-rate decay."""
     if images.shape[0] != labels.shape[0]:
@@ -74,12 +84,16 @@ def predict_proba(model: nn.Module, images: Tensor, batch_size: int = 500) -> Te
     """Class probabilities (N, 10) for images (N, 1, 28, 28) in [-1, 1]."""
     model.eval()
     device = next(model.parameters()).device
-    out = [F.softmax(model(images[i : i + batch_size].to(device).float()), dim=1).cpu()
-           for i in range(0, images.shape[0], batch_size)]
+    out = [
+        F.softmax(model(images[i : i + batch_size].to(device).float()), dim=1).cpu()
+        for i in range(0, images.shape[0], batch_size)
+    ]
     return torch.cat(out)
 
 
-def digit_quality(images: Tensor, classifier: nn.Module | None = None, threshold: float = 0.9) -> dict[str, Any]:
+def digit_quality(
+    images: Tensor, classifier: nn.Module | None = None, threshold: float = 0.9
+) -> dict[str, Any]:
     """How digit-like a batch of samples is, judged by the held-out digit classifier.
 
     Args:
@@ -93,7 +107,9 @@ def digit_quality(images: Tensor, classifier: nn.Module | None = None, threshold
         log 10: 1 means all digits equally often), ``mean_confidence`` and ``num_samples``.
     """
     if images.ndim != 4 or tuple(images.shape[1:]) != (1, 28, 28):
-        raise ValueError(f"digit_quality expects samples of shape (N, 1, 28, 28); got {tuple(images.shape)}")
+        raise ValueError(
+            f"digit_quality expects samples of shape (N, 1, 28, 28); got {tuple(images.shape)}"
+        )
     classifier = classifier or load_digit_classifier()
     probs = predict_proba(classifier, images.clamp(-1, 1))
     conf, pred = probs.max(dim=1)
@@ -109,7 +125,9 @@ def digit_quality(images: Tensor, classifier: nn.Module | None = None, threshold
     }
 
 
-def load_digit_classifier(name: str = "mnist-classifier", device: torch.device | str = "cpu") -> nn.Module:
+def load_digit_classifier(
+    name: str = "mnist-classifier", device: torch.device | str = "cpu"
+) -> nn.Module:
     """Load the shipped classifier (or any checkpoint of kind ``digit-classifier``)."""
     from .checkpoints import load_checkpoint
 
@@ -120,13 +138,20 @@ def load_digit_classifier(name: str = "mnist-classifier", device: torch.device |
 
 
 def run_classifier_training(
-    out_dir: str | Path, *, steps: int = 3000, seed: int = 0, data_source: str = "auto", command: str = "",
+    out_dir: str | Path,
+    *,
+    steps: int = 3000,
+    seed: int = 0,
+    data_source: str = "auto",
+    command: str = "",
 ) -> dict[str, Any]:
     """Train on the held-out split, measure on the training split, write ``out_dir/model.*``."""
     from .checkpoints import save_checkpoint
     from .datasets.mnist import load_mnist
 
-    train = load_mnist("test", source=data_source, verbose=False)  # digits the diffusion models never see
+    train = load_mnist(
+        "test", source=data_source, verbose=False
+    )  # digits the diffusion models never see
     evals = load_mnist("train", source=data_source, verbose=False)
     start = time.perf_counter()
     model = train_digit_classifier(train.images, train.labels, steps=steps, seed=seed)
@@ -139,10 +164,26 @@ def run_classifier_training(
         "evaluated_on": f"{evals.source} {evals.split} split, {len(evals)} digits",
     }
     card = {
-        "data": {"dataset": "mnist", "source": train.source, "split": "test", "num_images": len(train)},
-        "training": {"steps": steps, "batch_size": 128, "seed": seed, "wall_time_s": round(wall, 1),
-                     "augmentation": "rotation +-12 deg, scale 0.9-1.1, shift +-2 px"},
+        "data": {
+            "dataset": "mnist",
+            "source": train.source,
+            "split": "test",
+            "num_images": len(train),
+        },
+        "training": {
+            "steps": steps,
+            "batch_size": 128,
+            "seed": seed,
+            "wall_time_s": round(wall, 1),
+            "augmentation": "rotation +-12 deg, scale 0.9-1.1, shift +-2 px",
+        },
         "metrics": metrics,
         "command": command,
     }
-    return save_checkpoint(model, Path(out_dir) / "model.safetensors", schedule=None, name="mnist-classifier", card=card)
+    return save_checkpoint(
+        model,
+        Path(out_dir) / "model.safetensors",
+        schedule=None,
+        name="mnist-classifier",
+        card=card,
+    )

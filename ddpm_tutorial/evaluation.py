@@ -31,12 +31,16 @@ def load_samples(path: str | os.PathLike[str]) -> torch.Tensor:
     except ValueError as err:
         raise ValueError(f"{str(path)!r} is not a plain numeric .npy array: {err}") from err
     if array.ndim != 4 or not np.issubdtype(array.dtype, np.floating):
-        raise ValueError(f"samples must be a float array of shape (N, C, H, W); got {array.dtype} {array.shape}")
+        raise ValueError(
+            f"samples must be a float array of shape (N, C, H, W); got {array.dtype} {array.shape}"
+        )
     return torch.from_numpy(array.astype(np.float32))
 
 
 def evaluate_samples_file(
-    path: str | os.PathLike[str], *, prompts: str | os.PathLike[str] | None = None,
+    path: str | os.PathLike[str],
+    *,
+    prompts: str | os.PathLike[str] | None = None,
     classifier: str = "mnist-classifier",
 ) -> dict[str, Any]:
     """Metrics of the samples in ``path`` as a JSON-ready dict."""
@@ -52,7 +56,9 @@ def evaluate_samples_file(
     if prompts is not None:
         lines = Path(prompts).read_text().splitlines()
         if len(lines) != x.shape[0]:
-            raise ValueError(f"{len(lines)} prompts for {x.shape[0]} samples; give one prompt per sample")
+            raise ValueError(
+                f"{len(lines)} prompts for {x.shape[0]} samples; give one prompt per sample"
+            )
         out["prompts"] = len(lines)
     if tuple(x.shape[1:]) == (1, 28, 28):
         out["digit_classifier"] = digit_quality(x, load_digit_classifier(classifier))

@@ -24,8 +24,13 @@ __all__ = ["noise_prediction_loss", "sample_steps"]
 Denoiser = Callable[..., Tensor]
 
 
-def sample_steps(batch_size: int, schedule: NoiseSchedule, *, device: torch.device | str = "cpu",
-                 generator: torch.Generator | None = None) -> Tensor:
+def sample_steps(
+    batch_size: int,
+    schedule: NoiseSchedule,
+    *,
+    device: torch.device | str = "cpu",
+    generator: torch.Generator | None = None,
+) -> Tensor:
     """Draw ``t ~ Uniform{0, ..., T-1}`` for each example: int64, shape (B,)."""
     gen_device = generator.device if generator is not None else device
     t = torch.randint(0, schedule.num_steps, (batch_size,), generator=generator, device=gen_device)

@@ -44,7 +44,9 @@ def draw_samples(
     if sampler not in ("ddpm", "ddim"):
         raise ValueError(f"unknown sampler {sampler!r}; choose ddpm or ddim")
     if sampler == "ddpm" and (steps is not None or eta is not None):
-        raise ValueError("--steps and --eta apply to the ddim sampler; ddpm always takes all T steps")
+        raise ValueError(
+            "--steps and --eta apply to the ddim sampler; ddpm always takes all T steps"
+        )
     steps = steps if steps is not None else int(defaults.get("steps", 50))
     eta = eta if eta is not None else float(defaults.get("eta", 0.0))
     if batch_size < 1:
@@ -52,18 +54,26 @@ def draw_samples(
     conditioning = card.get("conditioning", "none")
     cond: Any = None
     if prompt is not None and conditioning != "text":
-        raise ValueError(f"--prompt needs a text-conditional model; {ckpt.name!r} is conditioned on {conditioning!r}")
+        raise ValueError(
+            f"--prompt needs a text-conditional model; {ckpt.name!r} is conditioned on {conditioning!r}"
+        )
     if conditioning == "class":
         num_classes = ckpt.model.config.num_classes
         if label is None:
-            raise ValueError(f"{ckpt.name!r} is class-conditional: pass --label in [0, {num_classes})")
+            raise ValueError(
+                f"{ckpt.name!r} is class-conditional: pass --label in [0, {num_classes})"
+            )
         if not 0 <= label < num_classes:
             raise ValueError(f"--label must lie in [0, {num_classes}); got {label}")
     elif label is not None:
-        raise ValueError(f"--label needs a class-conditional model; {ckpt.name!r} is conditioned on {conditioning!r}")
+        raise ValueError(
+            f"--label needs a class-conditional model; {ckpt.name!r} is conditioned on {conditioning!r}"
+        )
     w = guidance_scale if guidance_scale is not None else float(defaults.get("guidance_scale", 1.0))
     if cond is None and label is None and w != 1.0 and guidance_scale is not None:
-        raise ValueError(f"--guidance-scale needs a condition (--label or --prompt); {ckpt.name!r} has none")
+        raise ValueError(
+            f"--guidance-scale needs a condition (--label or --prompt); {ckpt.name!r} has none"
+        )
     config = ckpt.model.config
     device = next(ckpt.model.parameters()).device
     g = torch.Generator().manual_seed(seed)
@@ -73,7 +83,9 @@ def draw_samples(
         shape = (B, config.in_channels, config.image_size, config.image_size)
         kwargs: dict[str, Any] = {"generator": g, "device": device, "clip_x0": clip_x0}
         if label is not None:
-            kwargs.update(cond=torch.full((B,), label, dtype=torch.long, device=device), guidance_scale=w)
+            kwargs.update(
+                cond=torch.full((B,), label, dtype=torch.long, device=device), guidance_scale=w
+            )
         if sampler == "ddpm":
             x = sample_ddpm(ckpt.model, ckpt.schedule, shape, **kwargs)
         else:

@@ -20,7 +20,11 @@ __all__ = ["to_display", "image_grid", "save_image_grid", "show_images", "animat
 
 def to_display(images: Any) -> np.ndarray:
     """Images in [-1, 1], (B, C, H, W) or (B, H, W) -> float array in [0, 1], (B, H, W[, 3])."""
-    x = images.detach().cpu().float().numpy() if isinstance(images, torch.Tensor) else np.asarray(images, dtype=np.float32)
+    x = (
+        images.detach().cpu().float().numpy()
+        if isinstance(images, torch.Tensor)
+        else np.asarray(images, dtype=np.float32)
+    )
     if x.ndim == 4:
         if x.shape[1] == 1:
             x = x[:, 0]
@@ -33,7 +37,9 @@ def to_display(images: Any) -> np.ndarray:
     return np.clip((x + 1.0) / 2.0, 0.0, 1.0)
 
 
-def image_grid(images: Any, nrow: int | None = None, padding: int = 2, pad_value: float = 1.0) -> np.ndarray:
+def image_grid(
+    images: Any, nrow: int | None = None, padding: int = 2, pad_value: float = 1.0
+) -> np.ndarray:
     """Tile images into one array of shape (rows*(H+p)+p, cols*(W+p)+p[, 3]) in [0, 1]."""
     x = to_display(images)
     B, H, W = x.shape[:3]
@@ -48,18 +54,29 @@ def image_grid(images: Any, nrow: int | None = None, padding: int = 2, pad_value
     return grid
 
 
-def save_image_grid(images: Any, path: str | os.PathLike[str], nrow: int | None = None, scale: int = 2) -> None:
+def save_image_grid(
+    images: Any, path: str | os.PathLike[str], nrow: int | None = None, scale: int = 2
+) -> None:
     """Write a PNG grid of ``images``, each pixel repeated ``scale`` times."""
     import matplotlib.image
 
     grid = image_grid(images, nrow)
-    grid = np.kron(grid, np.ones((scale, scale))) if grid.ndim == 2 else grid.repeat(scale, 0).repeat(scale, 1)
+    grid = (
+        np.kron(grid, np.ones((scale, scale)))
+        if grid.ndim == 2
+        else grid.repeat(scale, 0).repeat(scale, 1)
+    )
     matplotlib.image.imsave(os.fspath(path), grid, cmap="gray", vmin=0.0, vmax=1.0)
 
 
 def show_images(
-    images: Any, *, nrow: int | None = None, titles: Sequence[str] | None = None, title: str | None = None,
-    size: float = 1.2, ax: Any = None,
+    images: Any,
+    *,
+    nrow: int | None = None,
+    titles: Sequence[str] | None = None,
+    title: str | None = None,
+    size: float = 1.2,
+    ax: Any = None,
 ) -> Any:
     """Show images with matplotlib: one grid (``titles=None``) or a row of titled panels."""
     import matplotlib.pyplot as plt
@@ -88,7 +105,11 @@ def show_images(
 
 
 def animate_images(
-    frames: Any, *, labels: Sequence[str] | None = None, nrow: int | None = None, interval: int = 120,
+    frames: Any,
+    *,
+    labels: Sequence[str] | None = None,
+    nrow: int | None = None,
+    interval: int = 120,
     size: float = 4.0,
 ) -> Any:
     """A matplotlib animation over frames, each a batch of images: shape (S, B, C, H, W).

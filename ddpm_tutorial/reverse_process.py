@@ -138,17 +138,23 @@ def _randn_like(x: Tensor, generator: torch.Generator | None) -> Tensor:
     return torch.randn(x.shape, generator=generator, device=device, dtype=x.dtype).to(x.device)
 
 
-def _check_sampling_args(schedule: NoiseSchedule, shape: Sequence[int], guidance_scale: float) -> None:
+def _check_sampling_args(
+    schedule: NoiseSchedule, shape: Sequence[int], guidance_scale: float
+) -> None:
     if not isinstance(schedule, NoiseSchedule):
         raise TypeError(f"schedule must be a NoiseSchedule; got {type(schedule).__name__}")
     if len(shape) < 2 or any(int(d) < 1 for d in shape):
-        raise ValueError(f"shape must be (B, C, H, W) or (B, D) with positive sizes; got {tuple(shape)}")
+        raise ValueError(
+            f"shape must be (B, C, H, W) or (B, D) with positive sizes; got {tuple(shape)}"
+        )
     if guidance_scale < 0:
         raise ValueError(f"guidance_scale must be >= 0; got {guidance_scale}")
 
 
 def _initial_noise(
-    shape: Sequence[int], x_T: Tensor | None, device: torch.device | str | None,
+    shape: Sequence[int],
+    x_T: Tensor | None,
+    device: torch.device | str | None,
     generator: torch.Generator | None,
 ) -> Tensor:
     if x_T is not None:
@@ -157,7 +163,9 @@ def _initial_noise(
             raise ValueError(f"x_T shape {tuple(x_T.shape)} != requested shape {tuple(shape)}")
         return x_T.to(device) if device is not None else x_T
     gen_device = generator.device if generator is not None else (device or "cpu")
-    return torch.randn(tuple(shape), generator=generator, device=gen_device).to(device or gen_device)
+    return torch.randn(tuple(shape), generator=generator, device=gen_device).to(
+        device or gen_device
+    )
 
 
 # ---------------------------------------------------------------------------- DDPM
@@ -267,8 +275,14 @@ def sample_ddpm(
         t = torch.full((x_t.shape[0],), step, dtype=torch.long, device=x_t.device)
         eps_pred = guided_noise(model, x_t, t, cond, guidance_scale)
         x_prev, x0_pred = ddpm_step(
-            x_t, step, eps_pred, schedule, variance=variance, clip_x0=clip_x0,
-            dynamic_threshold=dynamic_threshold, generator=generator,
+            x_t,
+            step,
+            eps_pred,
+            schedule,
+            variance=variance,
+            clip_x0=clip_x0,
+            dynamic_threshold=dynamic_threshold,
+            generator=generator,
         )
         recorder.record(step, x_t, x0_pred)
         x_t = x_prev
@@ -292,7 +306,9 @@ def ddim_timesteps(num_train_steps: int, num_steps: int) -> list[int]:
     if isinstance(num_steps, bool) or not isinstance(num_steps, int):
         raise TypeError(f"num_steps must be an int; got {num_steps!r}")
     if not 1 <= num_steps <= num_train_steps:
-        raise ValueError(f"num_steps must lie in [1, {num_train_steps}] (the schedule's T); got {num_steps}")
+        raise ValueError(
+            f"num_steps must lie in [1, {num_train_steps}] (the schedule's T); got {num_steps}"
+        )
     if num_steps == 1:
         return [num_train_steps - 1]
     steps = torch.linspace(0, num_train_steps - 1, num_steps, dtype=torch.float64).round().long()
@@ -397,8 +413,15 @@ def sample_ddim(
         t = torch.full((x_t.shape[0],), step, dtype=torch.long, device=x_t.device)
         eps_pred = guided_noise(model, x_t, t, cond, guidance_scale)
         x_prev, x0_pred = ddim_step(
-            x_t, step, prev_step, eps_pred, schedule, eta=eta, clip_x0=clip_x0,
-            dynamic_threshold=dynamic_threshold, generator=generator,
+            x_t,
+            step,
+            prev_step,
+            eps_pred,
+            schedule,
+            eta=eta,
+            clip_x0=clip_x0,
+            dynamic_threshold=dynamic_threshold,
+            generator=generator,
         )
         recorder.record(step, x_t, x0_pred)
         x_t = x_prev
@@ -410,7 +433,9 @@ def _check_step(step: int, schedule: NoiseSchedule) -> None:
     if isinstance(step, bool) or not isinstance(step, int):
         raise TypeError(f"step must be a Python int; got {type(step).__name__}")
     if not 0 <= step < schedule.num_steps:
-        raise ValueError(f"step {step} is out of range: steps are 0-based in [0, {schedule.num_steps})")
+        raise ValueError(
+            f"step {step} is out of range: steps are 0-based in [0, {schedule.num_steps})"
+        )
 
 
 def _progress(iterable: Any, enabled: bool, total: int) -> Any:

@@ -40,7 +40,9 @@ def get_profile(profile: str | None = None) -> str:
         return "full" if torch.cuda.is_available() else "cpu"
     if name not in PROFILES:
         source = "profile argument" if profile is not None else f"${PROFILE_ENV}"
-        raise ValueError(f"unknown profile {name!r} (from the {source}); choose one of {', '.join(PROFILES)}")
+        raise ValueError(
+            f"unknown profile {name!r} (from the {source}); choose one of {', '.join(PROFILES)}"
+        )
     return name
 
 

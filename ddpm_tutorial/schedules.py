@@ -116,7 +116,9 @@ class NoiseSchedule:
         return cls.from_betas(betas, kind="linear")
 
     @classmethod
-    def cosine(cls, num_steps: int = 1000, s: float = 0.008, max_beta: float = 0.999) -> NoiseSchedule:
+    def cosine(
+        cls, num_steps: int = 1000, s: float = 0.008, max_beta: float = 0.999
+    ) -> NoiseSchedule:
         """The cosine schedule of Nichol & Dhariwal (2021, eq. 17).
 
         ``alpha_bar(u) = f(u) / f(0)`` with ``f(u) = cos(((u + s) / (1 + s)) * pi / 2)^2`` for
@@ -163,7 +165,9 @@ class NoiseSchedule:
     def from_name(cls, kind: str, num_steps: int = 1000) -> NoiseSchedule:
         """Build a built-in schedule by name: ``"linear"``, ``"cosine"`` or ``"sigmoid"``."""
         if kind not in SCHEDULE_KINDS:
-            raise ValueError(f"unknown schedule {kind!r}; choose one of {', '.join(SCHEDULE_KINDS)}")
+            raise ValueError(
+                f"unknown schedule {kind!r}; choose one of {', '.join(SCHEDULE_KINDS)}"
+            )
         return getattr(cls, kind)(num_steps=num_steps)
 
     # ------------------------------------------------------------------ views

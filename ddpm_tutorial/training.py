@@ -142,7 +142,11 @@ def train_denoiser(
             group["lr"] = learning_rate_at(state.step, config)
         cond = labels[idx] if labels is not None else None
         loss = noise_prediction_loss(
-            model, x0, schedule, cond=cond, cond_drop_prob=config.cond_drop_prob if cond is not None else 0.0,
+            model,
+            x0,
+            schedule,
+            cond=cond,
+            cond_drop_prob=config.cond_drop_prob if cond is not None else 0.0,
             generator=state.generator,
         )
         value = float(loss.detach())
@@ -167,7 +171,11 @@ def train_denoiser(
         if bar is not None:
             bar.update(1)
         state.wall_time_s = time.perf_counter() - start
-        if on_checkpoint is not None and config.checkpoint_every > 0 and state.step % config.checkpoint_every == 0:
+        if (
+            on_checkpoint is not None
+            and config.checkpoint_every > 0
+            and state.step % config.checkpoint_every == 0
+        ):
             on_checkpoint(state)
     if bar is not None:
         bar.close()
@@ -177,8 +185,14 @@ def train_denoiser(
 
 @torch.no_grad()
 def evaluate_loss(
-    model: nn.Module, data: Tensor, schedule: NoiseSchedule, *, num_batches: int = 10,
-    batch_size: int = 256, seed: int = 0, labels: Tensor | None = None,
+    model: nn.Module,
+    data: Tensor,
+    schedule: NoiseSchedule,
+    *,
+    num_batches: int = 10,
+    batch_size: int = 256,
+    seed: int = 0,
+    labels: Tensor | None = None,
 ) -> float:
     """The simple loss on ``data`` averaged over fixed random steps and noise (deterministic)."""
     g = torch.Generator().manual_seed(seed)
@@ -193,18 +207,31 @@ def evaluate_loss(
 
 
 # ---------------------------------------------------------------------------- runs on disk
-def load_training_data(config: TrainConfig, split: str = "train") -> tuple[Tensor, Tensor | None, dict[str, Any]]:
+def load_training_data(
+    config: TrainConfig, split: str = "train"
+) -> tuple[Tensor, Tensor | None, dict[str, Any]]:
     """The data a config trains on: ``(examples, labels or None, description)``."""
     if config.dataset == "mnist":
         mnist = load_mnist(split, source=config.data_source, verbose=False)  # type: ignore[arg-type]
         images, labels = mnist.images, mnist.labels
         if config.num_train_images and split == "train":
             images, labels = images[: config.num_train_images], labels[: config.num_train_images]
-        info = {"dataset": "mnist", "source": mnist.source, "split": split, "num_images": int(images.shape[0])}
+        info = {
+            "dataset": "mnist",
+            "source": mnist.source,
+            "split": split,
+            "num_images": int(images.shape[0]),
+        }
         return images, (labels if config.conditioning == "class" else None), info
     n = 10_000 if split == "train" else 2_000
-    points = make_toy_data(config.dataset, n, seed=config.seed if split == "train" else config.seed + 10_000)
-    return points, None, {"dataset": config.dataset, "source": "generated", "split": split, "num_images": n}
+    points = make_toy_data(
+        config.dataset, n, seed=config.seed if split == "train" else config.seed + 10_000
+    )
+    return (
+        points,
+        None,
+        {"dataset": config.dataset, "source": "generated", "split": split, "num_images": n},
+    )
 
 
 def _state_tensors(state: TrainState) -> dict[str, Tensor]:
@@ -212,14 +239,22 @@ def _state_tensors(state: TrainState) -> dict[str, Tensor]:
     tensors.update({f"ema.{k}": v for k, v in state.ema.model.state_dict().items()})
     for i, s in state.optimizer.state_dict()["state"].items():
         for key, value in s.items():
-            tensors[f"optim.{i}.{key}"] = value if isinstance(value, Tensor) else torch.tensor(value)
+            tensors[f"optim.{i}.{key}"] = (
+                value if isinstance(value, Tensor) else torch.tensor(value)
+            )
     tensors["rng.generator"] = state.generator.get_state()
     tensors["rng.torch"] = torch.get_rng_state()
     return {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
 
 
-def save_training_state(state: TrainState, config: TrainConfig, out_dir: Path) -> None:
-    """Write ``checkpoint.safetensors`` and ``checkpoint.json`` (resumable) into ``out_dir``."""
+def save_training_state(
+    state: TrainState, config: TrainConfig, out_dir: Path, commands: list[str] | None = None
+) -> None:
+    """Write ``checkpoint.safetensors`` and ``checkpoint.json`` (resumable) into ``out_dir``.
+
+    ``commands`` lists the command lines that produced this state (the first run, then each
+    resume), so that the final model card can say exactly how it was made.
+    """
     out_dir.mkdir(parents=True, exist_ok=True)
     tmp = out_dir / "checkpoint.safetensors.tmp"
     save_file(_state_tensors(state), str(tmp))
@@ -230,6 +265,7 @@ def save_training_state(state: TrainState, config: TrainConfig, out_dir: Path) -
         "losses": state.losses,
         "wall_time_s": state.wall_time_s,
         "config": config_to_dict(config),
+        "commands": commands or [],
         "param_groups": state.optimizer.state_dict()["param_groups"],
     }
     (out_dir / "checkpoint.json").write_text(json.dumps(meta, indent=1) + "\n")
@@ -239,7 +275,9 @@ def load_training_state(out_dir: Path, device: torch.device) -> tuple[TrainState
     """Rebuild the :class:`TrainState` written by :func:`save_training_state`."""
     meta_path, tensor_path = out_dir / "checkpoint.json", out_dir / "checkpoint.safetensors"
     if not meta_path.is_file() or not tensor_path.is_file():
-        raise FileNotFoundError(f"no resumable checkpoint in {str(out_dir)!r} (checkpoint.json/.safetensors)")
+        raise FileNotFoundError(
+            f"no resumable checkpoint in {str(out_dir)!r} (checkpoint.json/.safetensors)"
+        )
     meta = json.loads(meta_path.read_text())
     config = config_from_json(meta["config"])
     tensors = load_file(str(tensor_path))
@@ -284,9 +322,19 @@ def run_training(
     """
     out_dir = Path(out_dir)
     device = torch.device(device) if device is not None else default_device()
+    command = command or "python -m ddpm_tutorial " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    commands = [command]
     if resume:
+        previous = (
+            json.loads((out_dir / "checkpoint.json").read_text()).get("commands", [])
+            if (out_dir / "checkpoint.json").is_file()
+            else []
+        )
+        commands = [*previous, command]
         state, saved = load_training_state(out_dir, device)
-        if config_to_dict(saved) | {"num_train_steps": 0} != config_to_dict(config) | {"num_train_steps": 0}:
+        if config_to_dict(saved) | {"num_train_steps": 0} != config_to_dict(config) | {
+            "num_train_steps": 0
+        }:
             raise ValueError(
                 f"cannot resume {str(out_dir)!r} with a different config; only num_train_steps may change"
             )
@@ -296,19 +344,32 @@ def run_training(
         state = TrainState.create(model, config)
     data, labels, data_info = load_training_data(config)
     schedule = NoiseSchedule.from_name(config.schedule, config.num_diffusion_steps)
-    first_step = state.step
     state = train_denoiser(
-        state.model, data, schedule, config, labels=labels, state=state, device=device, progress=progress,
-        on_checkpoint=lambda s: save_training_state(s, config, out_dir),
+        state.model,
+        data,
+        schedule,
+        config,
+        labels=labels,
+        state=state,
+        device=device,
+        progress=progress,
+        on_checkpoint=lambda s: save_training_state(s, config, out_dir, commands),
     )
-    save_training_state(state, config, out_dir)
+    save_training_state(state, config, out_dir, commands)
     metrics: dict[str, Any] = {"final_train_loss": state.losses[-1][1] if state.losses else None}
     heldout, heldout_labels, _ = load_training_data(config, split="test")
-    metrics["heldout_loss"] = evaluate_loss(state.ema.model, heldout, schedule, labels=heldout_labels)
-    images_per_s = (state.step - first_step) * config.batch_size / max(state.wall_time_s, 1e-9)
+    metrics["heldout_loss"] = evaluate_loss(
+        state.ema.model, heldout, schedule, labels=heldout_labels
+    )
+    images_per_s = state.step * config.batch_size / max(state.wall_time_s, 1e-9)
     card = {
         "conditioning": config.conditioning,
-        "sampling": {"sampler": "ddim", "steps": config.sample_steps, "eta": 0.0, "guidance_scale": 1.0 if config.conditioning == "none" else 3.0},
+        "sampling": {
+            "sampler": "ddim",
+            "steps": config.sample_steps,
+            "eta": 0.0,
+            "guidance_scale": 1.0 if config.conditioning == "none" else 3.0,
+        },
         "data": data_info,
         "training": {
             "config": config_to_dict(config),
@@ -316,10 +377,17 @@ def run_training(
             "wall_time_s": round(state.wall_time_s, 1),
             "device": str(device),
             "torch_threads": torch.get_num_threads(),
-            "images_per_second": round(images_per_s, 1) if state.step > first_step else None,
+            "images_per_second": round(images_per_s, 1),
             "loss_curve": state.losses,
         },
         "metrics": metrics,
-        "command": command or "python -m ddpm_tutorial " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
+        "command": commands[0],
+        "resumed_with": commands[1:],
     }
-    return save_checkpoint(state.ema.model, out_dir / "model.safetensors", schedule=schedule, name=config.name, card=card)
+    return save_checkpoint(
+        state.ema.model,
+        out_dir / "model.safetensors",
+        schedule=schedule,
+        name=config.name,
+        card=card,
+    )

@@ -124,7 +124,7 @@ def _from_torchvision(split: Split, root: Path, download: bool) -> MNISTData | N
     if not have_files and not (download and _host_answers()):
         return None
     parts = []
-    for train in ([True, False] if split == "all" else [split == "train"]):
+    for train in [True, False] if split == "all" else [split == "train"]:
         try:
             ds = MNIST(str(root), train=train, download=download and not have_files)
         except (RuntimeError, OSError):

@@ -27,7 +27,11 @@ def two_moons(n: int, *, noise: float = 0.05, generator: torch.Generator | None 
 
 
 def gaussian_mixture(
-    n: int, *, num_modes: int = 8, radius: float = 1.5, std: float = 0.1,
+    n: int,
+    *,
+    num_modes: int = 8,
+    radius: float = 1.5,
+    std: float = 0.1,
     generator: torch.Generator | None = None,
 ) -> Tensor:
     """``num_modes`` Gaussians of std ``std`` evenly spaced on a circle, shape (n, 2)."""

@@ -29,6 +29,7 @@ __all__ = [
     "config_from_dict",
     "count_parameters",
     "model_kind",
+    "sinusoidal_embedding",
 ]
 
 #: kind name -> (network class, config dataclass); later chapters register their networks here.
@@ -52,7 +53,9 @@ def config_from_dict(config_cls: type, values: dict[str, Any]) -> Any:
 def build_model(kind: str, config: dict[str, Any] | None = None) -> nn.Module:
     """Build a network of a registered ``kind`` from a config dict."""
     if kind not in MODEL_KINDS:
-        raise ValueError(f"unknown model kind {kind!r}; known kinds: {', '.join(sorted(MODEL_KINDS))}")
+        raise ValueError(
+            f"unknown model kind {kind!r}; known kinds: {', '.join(sorted(MODEL_KINDS))}"
+        )
     model_cls, config_cls = MODEL_KINDS[kind]
     return model_cls(config_from_dict(config_cls, config or {}))
 

@@ -26,17 +26,33 @@ class DigitClassifier(nn.Module):
         self.config = cfg = config or DigitClassifierConfig()
         c = cfg.channels
         self.features = nn.Sequential(
-            nn.Conv2d(1, c, 3, padding=1), nn.BatchNorm2d(c), nn.ReLU(),
-            nn.Conv2d(c, c, 3, padding=1), nn.BatchNorm2d(c), nn.ReLU(), nn.MaxPool2d(2),  # 14x14
-            nn.Conv2d(c, 2 * c, 3, padding=1), nn.BatchNorm2d(2 * c), nn.ReLU(),
-            nn.Conv2d(2 * c, 2 * c, 3, padding=1), nn.BatchNorm2d(2 * c), nn.ReLU(), nn.MaxPool2d(2),  # 7x7
+            nn.Conv2d(1, c, 3, padding=1),
+            nn.BatchNorm2d(c),
+            nn.ReLU(),
+            nn.Conv2d(c, c, 3, padding=1),
+            nn.BatchNorm2d(c),
+            nn.ReLU(),
+            nn.MaxPool2d(2),  # 14x14
+            nn.Conv2d(c, 2 * c, 3, padding=1),
+            nn.BatchNorm2d(2 * c),
+            nn.ReLU(),
+            nn.Conv2d(2 * c, 2 * c, 3, padding=1),
+            nn.BatchNorm2d(2 * c),
+            nn.ReLU(),
+            nn.MaxPool2d(2),  # 7x7
         )
         self.head = nn.Sequential(
-            nn.Flatten(), nn.Dropout(cfg.dropout), nn.Linear(2 * c * 49, cfg.hidden), nn.ReLU(),
-            nn.Dropout(cfg.dropout), nn.Linear(cfg.hidden, 10),
+            nn.Flatten(),
+            nn.Dropout(cfg.dropout),
+            nn.Linear(2 * c * 49, cfg.hidden),
+            nn.ReLU(),
+            nn.Dropout(cfg.dropout),
+            nn.Linear(cfg.hidden, 10),
         )
 
     def forward(self, x: Tensor) -> Tensor:
         if x.ndim != 4 or tuple(x.shape[1:]) != (1, 28, 28):
-            raise ValueError(f"DigitClassifier expects images of shape (B, 1, 28, 28); got {tuple(x.shape)}")
+            raise ValueError(
+                f"DigitClassifier expects images of shape (B, 1, 28, 28); got {tuple(x.shape)}"
+            )
         return self.head(self.features(x))

@@ -43,7 +43,9 @@ class TimestepEmbedding(nn.Module):
     def __init__(self, sinusoid_dim: int, out_dim: int) -> None:
         super().__init__()
         self.sinusoid_dim = sinusoid_dim
-        self.mlp = nn.Sequential(nn.Linear(sinusoid_dim, out_dim), nn.SiLU(), nn.Linear(out_dim, out_dim))
+        self.mlp = nn.Sequential(
+            nn.Linear(sinusoid_dim, out_dim), nn.SiLU(), nn.Linear(out_dim, out_dim)
+        )
 
     def forward(self, t: Tensor) -> Tensor:
         return self.mlp(sinusoidal_embedding(t, self.sinusoid_dim))

@@ -56,4 +56,3 @@ class MLPDenoiser(nn.Module):
         for layer in self.layers:
             h = h + layer(self.act(h + emb))
         return self.out(self.act(h))
-

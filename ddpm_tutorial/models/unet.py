@@ -154,9 +154,13 @@ class AttentionBlock(nn.Module):
         B, N, C = x.shape
         return x.reshape(B, N, self.num_heads, C // self.num_heads).transpose(1, 2)  # (B, h, N, d)
 
-    def forward(self, x: Tensor, context: Tensor | None = None, context_mask: Tensor | None = None) -> Tensor:
+    def forward(
+        self, x: Tensor, context: Tensor | None = None, context_mask: Tensor | None = None
+    ) -> Tensor:
         B, C, H, W = x.shape
-        q, k, v = self.qkv(self.norm(x)).reshape(B, 3, C, H * W).transpose(2, 3).unbind(1)  # (B, HW, C)
+        q, k, v = (
+            self.qkv(self.norm(x)).reshape(B, 3, C, H * W).transpose(2, 3).unbind(1)
+        )  # (B, HW, C)
         h = F.scaled_dot_product_attention(self._heads(q), self._heads(k), self._heads(v))
         h = h.transpose(1, 2).reshape(B, H * W, C).transpose(1, 2).reshape(B, C, H, W)
         x = x + self.proj(h)
@@ -166,7 +170,9 @@ class AttentionBlock(nn.Module):
             q = self.to_q(self.cross_norm(x).reshape(B, C, H * W).transpose(1, 2))  # (B, HW, C)
             k, v = self.to_kv(context).chunk(2, dim=-1)  # (B, L, C) each
             mask = None if context_mask is None else context_mask[:, None, None, :]  # (B, 1, 1, L)
-            h = F.scaled_dot_product_attention(self._heads(q), self._heads(k), self._heads(v), attn_mask=mask)
+            h = F.scaled_dot_product_attention(
+                self._heads(q), self._heads(k), self._heads(v), attn_mask=mask
+            )
             h = h.transpose(1, 2).reshape(B, H * W, C)
             x = x + self.cross(h).transpose(1, 2).reshape(B, C, H, W)
         return x
@@ -216,7 +222,9 @@ class UNet(nn.Module):
         if cfg.num_classes is not None:
             self.label_embed = nn.Embedding(cfg.num_classes + 1, emb_dim)  # last row: no label
         if cfg.cond_dim is not None:
-            self.pooled_proj = nn.Sequential(nn.Linear(cfg.cond_dim, emb_dim), nn.SiLU(), nn.Linear(emb_dim, emb_dim))
+            self.pooled_proj = nn.Sequential(
+                nn.Linear(cfg.cond_dim, emb_dim), nn.SiLU(), nn.Linear(emb_dim, emb_dim)
+            )
             self.null_pooled = nn.Parameter(torch.zeros(cfg.cond_dim))
         if cfg.context_dim is not None:
             self.null_token = nn.Parameter(torch.randn(cfg.context_dim) * 0.02)
@@ -250,7 +258,9 @@ class UNet(nn.Module):
             out = ch0 * mult
             blocks, attns = [], []
             for _ in range(cfg.num_res_blocks + 1):
-                blocks.append(ResBlock(ch + skip_channels.pop(), out, emb_dim, cfg.num_groups, cfg.dropout))
+                blocks.append(
+                    ResBlock(ch + skip_channels.pop(), out, emb_dim, cfg.num_groups, cfg.dropout)
+                )
                 attns.append(self._attention(out, res))
                 ch = out
             self.up.append(_Level(blocks, attns))
@@ -265,7 +275,9 @@ class UNet(nn.Module):
     def _attention(self, channels: int, resolution: int) -> AttentionBlock | None:
         if resolution not in self.config.attention_resolutions:
             return None
-        return AttentionBlock(channels, self.config.num_heads, self.config.num_groups, self.config.context_dim)
+        return AttentionBlock(
+            channels, self.config.num_heads, self.config.num_groups, self.config.context_dim
+        )
 
     # ------------------------------------------------------------------ conditioning
     def _parse_cond(self, cond: Any, B: int) -> dict[str, Tensor]:
@@ -273,13 +285,17 @@ class UNet(nn.Module):
         if cond is None:
             return {}
         if not kinds:
-            raise ValueError("this UNet is unconditional (no conditioning in its config); got a cond")
+            raise ValueError(
+                "this UNet is unconditional (no conditioning in its config); got a cond"
+            )
         if isinstance(cond, Tensor):
             if len(kinds) != 1:
                 raise ValueError(f"this UNet takes several conditions {kinds}; pass cond as a dict")
             cond = {kinds[0]: cond}
         if not isinstance(cond, Mapping):
-            raise TypeError(f"cond must be a Tensor, a dict of Tensors or None; got {type(cond).__name__}")
+            raise TypeError(
+                f"cond must be a Tensor, a dict of Tensors or None; got {type(cond).__name__}"
+            )
         unknown = set(cond) - set(kinds) - {"context_mask"}
         if unknown:
             raise ValueError(f"unexpected condition(s) {sorted(unknown)}; this UNet takes {kinds}")
@@ -300,22 +316,30 @@ class UNet(nn.Module):
             keep = torch.ones(B, dtype=torch.bool, device=x.device)
         else:
             if cond_mask.shape != (B,) or cond_mask.dtype != torch.bool:
-                raise ValueError(f"cond_mask must be a bool tensor of shape ({B},); got {cond_mask.dtype} {tuple(cond_mask.shape)}")
+                raise ValueError(
+                    f"cond_mask must be a bool tensor of shape ({B},); got {cond_mask.dtype} {tuple(cond_mask.shape)}"
+                )
             keep = cond_mask.to(x.device)
         if cfg.num_classes is not None:
             null = torch.full((B,), cfg.num_classes, dtype=torch.long, device=x.device)
             labels = parts.get("labels", null)
             if labels.dtype != torch.long or labels.shape != (B,):
-                raise ValueError(f"labels must be int64 of shape ({B},); got {labels.dtype} {tuple(labels.shape)}")
+                raise ValueError(
+                    f"labels must be int64 of shape ({B},); got {labels.dtype} {tuple(labels.shape)}"
+                )
             if int(labels.min()) < 0 or int(labels.max()) >= cfg.num_classes:
-                raise ValueError(f"labels must lie in [0, {cfg.num_classes}); got values up to {int(labels.max())}")
+                raise ValueError(
+                    f"labels must lie in [0, {cfg.num_classes}); got values up to {int(labels.max())}"
+                )
             emb = emb + self.label_embed(torch.where(keep, labels, null))
         if cfg.cond_dim is not None:
             pooled = parts.get("pooled")
             if pooled is None:
                 pooled = self.null_pooled.expand(B, -1)
             elif pooled.shape != (B, cfg.cond_dim):
-                raise ValueError(f"pooled must have shape ({B}, {cfg.cond_dim}); got {tuple(pooled.shape)}")
+                raise ValueError(
+                    f"pooled must have shape ({B}, {cfg.cond_dim}); got {tuple(pooled.shape)}"
+                )
             pooled = torch.where(keep[:, None], pooled, self.null_pooled.expand(B, -1))
             emb = emb + self.pooled_proj(pooled)
         context = context_mask = None
@@ -327,27 +351,42 @@ class UNet(nn.Module):
                 context_mask = torch.ones(B, 1, dtype=torch.bool, device=x.device)
             else:
                 if tokens.ndim != 3 or tokens.shape[2] != cfg.context_dim:
-                    raise ValueError(f"context must have shape (B, L, {cfg.context_dim}); got {tuple(tokens.shape)}")
+                    raise ValueError(
+                        f"context must have shape (B, L, {cfg.context_dim}); got {tuple(tokens.shape)}"
+                    )
                 L = tokens.shape[1]
                 mask = parts.get("context_mask")
-                mask = torch.ones(B, L, dtype=torch.bool, device=x.device) if mask is None else mask.bool()
+                mask = (
+                    torch.ones(B, L, dtype=torch.bool, device=x.device)
+                    if mask is None
+                    else mask.bool()
+                )
                 context = torch.cat([null_tok, tokens], dim=1)  # (B, 1 + L, D)
-                context_mask = torch.cat([torch.ones(B, 1, dtype=torch.bool, device=x.device), mask & keep[:, None]], dim=1)
+                context_mask = torch.cat(
+                    [torch.ones(B, 1, dtype=torch.bool, device=x.device), mask & keep[:, None]],
+                    dim=1,
+                )
         if cfg.cond_image_channels > 0:
             image = parts.get("image")
             if image is None:
                 image = x.new_zeros(B, cfg.cond_image_channels, *x.shape[2:])
             else:
                 if image.ndim != 4 or image.shape[1] != cfg.cond_image_channels:
-                    raise ValueError(f"image must have shape (B, {cfg.cond_image_channels}, h, w); got {tuple(image.shape)}")
+                    raise ValueError(
+                        f"image must have shape (B, {cfg.cond_image_channels}, h, w); got {tuple(image.shape)}"
+                    )
                 if image.shape[2:] != x.shape[2:]:
-                    image = F.interpolate(image, size=x.shape[2:], mode="bilinear", align_corners=False)
+                    image = F.interpolate(
+                        image, size=x.shape[2:], mode="bilinear", align_corners=False
+                    )
                 image = image * keep[:, None, None, None].to(image.dtype)
             x = torch.cat([x, image], dim=1)
         return x, emb, context, context_mask
 
     # ------------------------------------------------------------------ forward
-    def forward(self, x_t: Tensor, t: Tensor, cond: Any = None, *, cond_mask: Tensor | None = None) -> Tensor:
+    def forward(
+        self, x_t: Tensor, t: Tensor, cond: Any = None, *, cond_mask: Tensor | None = None
+    ) -> Tensor:
         """Predict the noise in ``x_t``.
 
         Args:
