@@ -21,7 +21,7 @@ import json
 import shlex
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 import torch
@@ -36,6 +36,13 @@ __all__ = ["main", "build_parser"]
 
 class CommandError(ValueError):
     """A command-line argument that cannot be used; printed as one line, exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line on stderr (``error: ...``), exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"error: {message}\n")
 
 
 def _flag(name: str) -> str:
@@ -93,7 +100,7 @@ def _add_config_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="python -m ddpm_tutorial",
         description="Train, sample and evaluate the diffusion models of the ddpm-tutorial book.",
     )

@@ -38,6 +38,8 @@ def draw_samples(
         ValueError: for an unknown sampler, a label the model does not take, or a prompt
             given to a model without a text encoder.
     """
+    if num_samples < 1:
+        raise ValueError(f"num_samples must be >= 1; got {num_samples}")
     card = ckpt.card
     defaults = card.get("sampling", {})
     sampler = sampler or defaults.get("sampler", "ddim")

@@ -23,7 +23,7 @@ from typing import Any, Literal
 import torch
 from torch import Tensor
 
-from ._validation import check_images
+from ._validation import check_images, check_same_shape
 from .forward_process import posterior_mean_variance
 from .parameterizations import noise_from_x0, x0_from_noise
 from .schedules import NoiseSchedule, gather_at
@@ -210,6 +210,8 @@ def ddpm_step(
     if variance not in ("beta", "posterior"):
         raise ValueError(f"variance must be 'beta' or 'posterior'; got {variance!r}")
     _check_step(step, schedule)
+    if noise is not None:
+        check_same_shape(noise, x_t, "noise", "x_t")
     t = torch.full((x_t.shape[0],), step, dtype=torch.long, device=x_t.device)
     x0_pred = x0_from_noise(x_t, t, eps_pred, schedule)
     if clip_x0 or dynamic_threshold is not None:
@@ -352,6 +354,8 @@ def ddim_step(
         ``(x_prev, x0_pred)``.
     """
     _check_step(step, schedule)
+    if noise is not None:
+        check_same_shape(noise, x_t, "noise", "x_t")
     if not -1 <= prev_step < step:
         raise ValueError(f"prev_step must lie in [-1, step={step}); got {prev_step}")
     if not 0.0 <= eta <= 1.0:

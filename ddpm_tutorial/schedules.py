@@ -28,7 +28,7 @@ __all__ = ["NoiseSchedule", "gather_at", "SCHEDULE_KINDS"]
 SCHEDULE_KINDS = ("linear", "cosine", "sigmoid")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class NoiseSchedule:
     """Per-step coefficients of the forward process, each a float64 tensor of shape (T,).
 
@@ -145,8 +145,9 @@ class NoiseSchedule:
 
         ``alpha_bar(u) = (sigmoid(end / tau) - sigmoid((u (end - start) + start) / tau))
         / (sigmoid(end / tau) - sigmoid(start / tau))`` for u = t / T, turned into betas as in
-        :meth:`cosine` and clipped at ``max_beta``. It spends more steps at middle noise
-        levels than the cosine schedule does.
+        :meth:`cosine` and clipped at ``max_beta``. ``start``, ``end`` and ``tau`` move where
+        along the T steps the noise level changes fastest; Chen (2023) finds that the best
+        setting depends on the image resolution.
         """
         _check_num_steps(num_steps)
         if not end > start:
@@ -205,6 +206,15 @@ class NoiseSchedule:
                 f"step t = {bad} is out of range: steps are 0-based in [0, {self.num_steps})"
             )
 
+    def __eq__(self, other: object) -> bool:
+        """Equal when the betas are equal (every other table is derived from them)."""
+        if not isinstance(other, NoiseSchedule):
+            return NotImplemented
+        return torch.equal(self.betas, other.betas)
+
+    def __hash__(self) -> int:
+        return hash(self.betas.numpy().tobytes())
+
     def __repr__(self) -> str:
         return (
             f"NoiseSchedule(kind={self.kind!r}, num_steps={self.num_steps}, "
@@ -224,6 +234,11 @@ def gather_at(values: Tensor, t: Tensor, like: Tensor) -> Tensor:
     Returns:
         Tensor of shape (B, 1, ..., 1) with ``like.ndim`` dimensions.
     """
+    if t.numel() and (int(t.min()) < 0 or int(t.max()) >= values.shape[0]):
+        bad = int(t.min()) if int(t.min()) < 0 else int(t.max())
+        raise ValueError(
+            f"step t = {bad} is out of range: steps are 0-based in [0, {values.shape[0]})"
+        )
     picked = values.to(device=t.device)[t]
     return picked.to(device=like.device, dtype=like.dtype).reshape(-1, *([1] * (like.ndim - 1)))
 

@@ -359,7 +359,11 @@ def run_training(
     metrics: dict[str, Any] = {"final_train_loss": state.losses[-1][1] if state.losses else None}
     heldout, heldout_labels, _ = load_training_data(config, split="test")
     metrics["heldout_loss"] = evaluate_loss(
-        state.ema.model, heldout, schedule, labels=heldout_labels
+        state.ema.model,
+        heldout,
+        schedule,
+        labels=heldout_labels,
+        batch_size=min(256, 4 * config.batch_size),
     )
     images_per_s = state.step * config.batch_size / max(state.wall_time_s, 1e-9)
     card = {

@@ -118,12 +118,12 @@ def _host_answers(timeout: float = 1.0) -> bool:
 
 
 def _from_torchvision(split: Split, root: Path, download: bool) -> MNISTData | None:
-    from torchvision.datasets import MNIST
-
     raw = root / "MNIST" / "raw"
     have_files = raw.is_dir() and any(raw.glob("t10k-images*"))
     if not have_files and not (download and _host_answers()):
         return None
+    from torchvision.datasets import MNIST  # seconds to import: only when it will be used
+
     parts = []
     for train in [True, False] if split == "all" else [split == "train"]:
         try:

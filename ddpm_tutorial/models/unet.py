@@ -152,7 +152,9 @@ class AttentionBlock(nn.Module):
 
     def _heads(self, x: Tensor) -> Tensor:
         B, N, C = x.shape
-        return x.reshape(B, N, self.num_heads, C // self.num_heads).transpose(1, 2)  # (B, h, N, d)
+        return (
+            x.reshape(B, N, self.num_heads, C // self.num_heads).transpose(1, 2).contiguous()
+        )  # (B, h, N, d)
 
     def forward(
         self, x: Tensor, context: Tensor | None = None, context_mask: Tensor | None = None
@@ -300,6 +302,8 @@ class UNet(nn.Module):
         if unknown:
             raise ValueError(f"unexpected condition(s) {sorted(unknown)}; this UNet takes {kinds}")
         for name, value in cond.items():
+            if not isinstance(value, Tensor):
+                raise TypeError(f"cond[{name!r}] must be a Tensor; got {type(value).__name__}")
             if value.shape[0] != B:
                 raise ValueError(f"cond[{name!r}] has batch size {value.shape[0]} but x_t has {B}")
         return dict(cond)
@@ -322,15 +326,18 @@ class UNet(nn.Module):
             keep = cond_mask.to(x.device)
         if cfg.num_classes is not None:
             null = torch.full((B,), cfg.num_classes, dtype=torch.long, device=x.device)
-            labels = parts.get("labels", null)
-            if labels.dtype != torch.long or labels.shape != (B,):
-                raise ValueError(
-                    f"labels must be int64 of shape ({B},); got {labels.dtype} {tuple(labels.shape)}"
-                )
-            if int(labels.min()) < 0 or int(labels.max()) >= cfg.num_classes:
-                raise ValueError(
-                    f"labels must lie in [0, {cfg.num_classes}); got values up to {int(labels.max())}"
-                )
+            labels = parts.get("labels")
+            if labels is None:
+                labels = null  # no condition: the learned null label
+            else:
+                if labels.dtype != torch.long or labels.shape != (B,):
+                    raise ValueError(
+                        f"labels must be int64 of shape ({B},); got {labels.dtype} {tuple(labels.shape)}"
+                    )
+                if int(labels.min()) < 0 or int(labels.max()) >= cfg.num_classes:
+                    raise ValueError(
+                        f"labels must lie in [0, {cfg.num_classes}); got {int(labels.min()) if int(labels.min()) < 0 else int(labels.max())}"
+                    )
             emb = emb + self.label_embed(torch.where(keep, labels, null))
         if cfg.cond_dim is not None:
             pooled = parts.get("pooled")
@@ -406,6 +413,10 @@ class UNet(nn.Module):
         if x_t.shape[2] != cfg.image_size or x_t.shape[3] != cfg.image_size:
             raise ValueError(
                 f"UNet was built for {cfg.image_size}x{cfg.image_size} images; got {x_t.shape[2]}x{x_t.shape[3]}"
+            )
+        if x_t.dtype != self.conv_in.weight.dtype:
+            raise TypeError(
+                f"x_t has dtype {x_t.dtype} but the UNet's weights are {self.conv_in.weight.dtype}"
             )
         if not isinstance(t, Tensor) or t.shape != (x_t.shape[0],):
             got = tuple(t.shape) if isinstance(t, Tensor) else type(t).__name__

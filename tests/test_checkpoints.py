@@ -1,0 +1,185 @@
+"""Checkpoints: safetensors plus a JSON model card; every failure says which."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+import torch
+
+import ddpm_tutorial
+from ddpm_tutorial.checkpoints import (
+    CheckpointError,
+    load_checkpoint,
+    read_card,
+    resolve_checkpoint,
+    save_checkpoint,
+    sha256_of,
+)
+from ddpm_tutorial.schedules import NoiseSchedule
+
+
+@pytest.fixture
+def saved(tmp_path, make_tiny_unet):
+    """A tiny random UNet saved as tmp/ckpt/tiny.safetensors + tiny.json."""
+    model = make_tiny_unet(num_classes=10)
+    path = tmp_path / "ckpt" / "tiny.safetensors"
+    card = save_checkpoint(
+        model, path, schedule=NoiseSchedule.cosine(100), card={"conditioning": "class"}
+    )
+    return model, path, card
+
+
+def _outputs(model):
+    x_t, t = (
+        torch.randn(2, 1, 28, 28, generator=torch.Generator().manual_seed(0)),
+        torch.tensor([3, 70]),
+    )
+    with torch.no_grad():
+        return model(x_t, t, torch.tensor([1, 2]))
+
+
+def test_save_then_load_gives_the_same_network_schedule_and_card(saved):
+    model, path, card = saved
+    ckpt = load_checkpoint(path)
+    assert ckpt.model.config == model.config and not ckpt.model.training
+    for name, value in model.state_dict().items():
+        assert torch.equal(ckpt.model.state_dict()[name], value), name
+    torch.testing.assert_close(_outputs(ckpt.model), _outputs(model), rtol=0, atol=0)
+    assert ckpt.schedule.kind == "cosine" and torch.equal(
+        ckpt.schedule.betas, NoiseSchedule.cosine(100).betas
+    )
+    assert ckpt.card == card and ckpt.name == "tiny"
+
+
+def test_the_card_records_network_schedule_version_and_hash(saved):
+    model, path, card = saved
+    on_disk = json.loads(path.with_suffix(".json").read_text())
+    assert on_disk == card
+    assert card["format"] == "ddpm-tutorial-model-card/1"
+    assert card["model"]["kind"] == "unet" and card["model"]["config"]["num_classes"] == 10
+    assert card["model"]["parameters"] == sum(p.numel() for p in model.parameters())
+    assert card["schedule"] == {"kind": "cosine", "num_steps": 100}
+    assert card["package_version"] == ddpm_tutorial.__version__
+    assert card["sha256"] == sha256_of(path) and card["weights_bytes"] == path.stat().st_size
+    assert card["conditioning"] == "class"
+
+
+@pytest.mark.parametrize("spec", ["weights", "card", "folder", "bare name"])
+def test_a_checkpoint_loads_by_weights_card_folder_or_bare_name(saved, monkeypatch, spec):
+    _, path, _ = saved
+    if spec == "folder":  # a run folder holds model.safetensors + model.json
+        path.rename(path.with_name("model.safetensors"))
+        card = json.loads(path.with_suffix(".json").read_text())
+        card["weights"] = "model.safetensors"
+        path.with_name("model.json").write_text(json.dumps(card))
+    monkeypatch.setenv("DDPM_TUTORIAL_DATA", str(path.parent.parent))
+    path.parent.rename(path.parent.with_name("checkpoints"))
+    folder = path.parent.with_name("checkpoints")
+    target = {
+        "weights": folder / "tiny.safetensors",
+        "card": folder / "tiny.json",
+        "folder": folder,
+        "bare name": "tiny",
+    }[spec]
+    assert load_checkpoint(target).model.config.num_classes == 10
+
+
+def test_a_missing_weights_file_is_a_file_not_found_error_naming_it(saved):
+    _, path, _ = saved
+    path.unlink()
+    with pytest.raises(FileNotFoundError, match=re.escape(str(path))):
+        load_checkpoint(path)
+    with pytest.raises(FileNotFoundError, match="weights file named by the model card"):
+        load_checkpoint(path.with_suffix(".json"))
+
+
+def test_a_missing_card_is_a_file_not_found_error(saved):
+    _, path, _ = saved
+    path.with_suffix(".json").unlink()
+    with pytest.raises(FileNotFoundError, match="model card"):
+        load_checkpoint(path)
+
+
+def test_an_unknown_bare_name_lists_where_it_looked(monkeypatch, tmp_path):
+    monkeypatch.setenv("DDPM_TUTORIAL_DATA", str(tmp_path))
+    with pytest.raises(
+        FileNotFoundError, match=r"no checkpoint named 'no-such-model'; looked for .*checkpoints"
+    ):
+        load_checkpoint("no-such-model")
+
+
+def _corrupt(path: Path, offset: int, data: bytes) -> None:
+    raw = bytearray(path.read_bytes())
+    raw[offset : offset + len(data)] = data
+    path.write_bytes(bytes(raw))
+
+
+def test_changed_weights_bytes_are_caught_by_the_hash(saved):
+    _, path, _ = saved
+    _corrupt(path, path.stat().st_size - 16, b"\xff" * 8)  # inside the last tensor's data
+    with pytest.raises(CheckpointError, match="sha256 mismatch .* the file was changed or damaged"):
+        load_checkpoint(path)
+
+
+@pytest.mark.parametrize("damage", ["truncated", "garbled header"])
+def test_a_corrupted_file_is_reported_as_corrupted_without_verification(saved, damage):
+    _, path, _ = saved
+    if damage == "truncated":
+        path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    else:
+        _corrupt(path, 8, b"#not json" * 3)
+    with pytest.raises(CheckpointError, match="sha256 mismatch"):
+        load_checkpoint(path)
+    with pytest.raises(CheckpointError, match="is corrupted or not safetensors"):
+        load_checkpoint(path, verify=False)
+
+
+def test_a_card_that_is_not_json_says_so(saved):
+    _, path, _ = saved
+    path.with_suffix(".json").write_text("{ this is not json")
+    with pytest.raises(CheckpointError, match="is not valid JSON"):
+        load_checkpoint(path)
+
+
+def test_a_json_file_that_is_not_a_model_card_says_so(saved):
+    _, path, _ = saved
+    path.with_suffix(".json").write_text(json.dumps({"hello": "world"}))
+    with pytest.raises(CheckpointError, match="is not a ddpm-tutorial model card"):
+        read_card(path.with_suffix(".json"))
+
+
+def test_weights_that_do_not_fit_the_cards_network_say_so(saved):
+    _, path, card = saved
+    card["model"]["config"]["base_channels"] = 16
+    path.with_suffix(".json").write_text(json.dumps(card))
+    with pytest.raises(CheckpointError, match="do not fit the 'unet' network its card describes"):
+        load_checkpoint(path)
+
+
+def test_weights_must_be_saved_as_safetensors(tmp_path, make_tiny_unet):
+    with pytest.raises(ValueError, match=r"must end in \.safetensors"):
+        save_checkpoint(make_tiny_unet(), tmp_path / "model.pt", schedule=NoiseSchedule.linear(10))
+
+
+def test_resolve_checkpoint_pairs_weights_with_their_card(saved):
+    _, path, _ = saved
+    assert resolve_checkpoint(path) == (path, path.with_suffix(".json"))
+    assert resolve_checkpoint(path.with_suffix(".json")) == (path, path.with_suffix(".json"))
+
+
+def test_loading_never_unpickles():
+    """No module of the package calls torch.load or pickle: checkpoints are safetensors and JSON."""
+    root = Path(ddpm_tutorial.__file__).parent
+    pattern = re.compile(
+        r"torch\.load\b|\bimport pickle\b|\bpickle\.|\bdill\b|\bjoblib\b|\bcloudpickle\b"
+    )
+    offenders = [
+        f"{p.relative_to(root)}:{i}"
+        for p in sorted(root.rglob("*.py"))
+        for i, line in enumerate(p.read_text().splitlines(), 1)
+        if pattern.search(line)
+    ]
+    assert not offenders, f"unpickling code in the package: {offenders}"

