@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import torch
 
-__all__ = ["to_display", "image_grid", "save_image_grid", "show_images", "animate_images"]
+__all__ = ["to_display", "image_grid", "save_image_grid", "show_images", "animate_images", "jshtml"]
 
 
 def to_display(images: Any) -> np.ndarray:
@@ -137,3 +138,16 @@ def animate_images(
     anim = animation.FuncAnimation(fig, update, frames=len(grids), interval=interval, blit=False)
     plt.close(fig)
     return anim
+
+
+_FONT_AWESOME_CDN = re.compile(r'<link[^>]*font-awesome[^>]*>\s*')
+
+
+def jshtml(anim: Any, **kwargs: Any) -> str:
+    """``anim.to_jshtml(**kwargs)`` without the stylesheet matplotlib loads from a CDN.
+
+    Matplotlib's player links Font Awesome 4 from ``maxcdn.bootstrapcdn.com`` for its button
+    icons; a page that must read offline cannot load it. The book's theme ships Font Awesome,
+    which styles the same ``fa fa-play``-style icons, so the link is dropped.
+    """
+    return _FONT_AWESOME_CDN.sub("", anim.to_jshtml(**kwargs))

@@ -76,3 +76,10 @@ def test_chapter_wanting_a_gpu_says_so_in_its_metadata(path):
             f"{path.name} wants a GPU but its metadata does not ask Colab for one"
         )
     json.dumps(nb.metadata)  # metadata must stay JSON
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=IDS)
+def test_animations_use_the_offline_player(path):
+    assert ".to_jshtml(" not in path.read_text(), (
+        f"{path.name}: use ddpm_tutorial.plotting.jshtml(anim), which drops matplotlib's CDN stylesheet"
+    )

@@ -63,3 +63,15 @@ def test_plotting_refuses_mismatched_labels_and_odd_channel_counts():
         show_images(torch.zeros(3, 1, 4, 4), titles=["a", "b"])
     with pytest.raises(ValueError, match="got 1 labels for 2 frames"):
         animate_images(torch.zeros(2, 1, 1, 4, 4), labels=["x"])
+
+
+def test_jshtml_animation_loads_nothing_from_a_cdn():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from ddpm_tutorial.plotting import animate_images, jshtml
+
+    anim = animate_images(torch.rand(3, 2, 1, 8, 8) * 2 - 1, labels=["a", "b", "c"])
+    html = jshtml(anim)
+    assert "<script" in html and "anim" in html.lower()
+    assert "bootstrapcdn" not in html and "https://" not in html
