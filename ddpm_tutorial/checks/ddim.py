@@ -18,6 +18,8 @@ from torch import Tensor
 
 from ..reverse_process import ddim_step, ddim_timesteps, sample_ddim
 from ..schedules import NoiseSchedule
+from ._common import as_tensor, close, diagnose
+from ._common import max_diff as _max_diff
 
 __all__ = ["check_ddim_sigma", "check_ddim_step", "check_ddim_timesteps", "check_ddim_sampler"]
 
@@ -25,31 +27,15 @@ _RTOL, _ATOL = 1e-4, 1e-5
 
 
 def _as_tensor(value: Any, what: str) -> Tensor:
-    if isinstance(value, (tuple, list)) and value and isinstance(value[0], Tensor):
-        value = value[0]  # (x_prev, x0_pred) as the package returns it
-    if isinstance(value, Tensor):
-        return value.detach().cpu().double()
-    try:
-        return torch.as_tensor(value, dtype=torch.float64)
-    except (TypeError, ValueError, RuntimeError) as err:
-        raise AssertionError(f"{what} must be a tensor; got {type(value).__name__}") from err
+    return as_tensor(value, what, first_of_tuple=True)
 
 
 def _close(a: Tensor, b: Tensor) -> bool:
-    return a.shape == b.shape and bool(
-        torch.allclose(a, b, rtol=_RTOL, atol=_ATOL, equal_nan=False)
-    )
-
-
-def _max_diff(a: Tensor, b: Tensor) -> str:
-    if a.shape != b.shape:
-        return f"the shapes differ, {tuple(a.shape)} vs {tuple(b.shape)}"
-    return f"the largest difference is {float((a - b).abs().nan_to_num(float('inf')).max()):.3g}"
+    return close(a, b, _RTOL, _ATOL)
 
 
 def _diagnose(actual: Tensor, mistakes: list[tuple[Tensor, str]]) -> str:
-    found = [sentence for wrong, sentence in mistakes if _close(actual, wrong.double())]
-    return "".join(" " + sentence for sentence in found)
+    return diagnose(actual, mistakes, _RTOL, _ATOL)
 
 
 # ---------------------------------------------------------------------------- sigma

@@ -18,6 +18,7 @@ from torch import Tensor
 
 from ..forward_process import posterior_mean_variance
 from ..schedules import NoiseSchedule, gather_at
+from ._common import as_tensor, close, diagnose
 
 __all__ = ["check_posterior_mean_variance", "check_gaussian_kl", "check_loss_weight"]
 
@@ -26,16 +27,11 @@ _RTOL, _ATOL = 1e-4, 1e-6
 
 # ---------------------------------------------------------------------------- helpers
 def _as_tensor(value: Any, what: str) -> Tensor:
-    if isinstance(value, Tensor):
-        return value.detach().cpu().double()
-    try:
-        return torch.as_tensor(value, dtype=torch.float64)
-    except (TypeError, ValueError, RuntimeError) as err:
-        raise AssertionError(f"{what} must be a tensor; got {type(value).__name__}") from err
+    return as_tensor(value, what)
 
 
 def _close(a: Tensor, b: Tensor, rtol: float = _RTOL, atol: float = _ATOL) -> bool:
-    return a.shape == b.shape and bool(torch.allclose(a, b, rtol=rtol, atol=atol))
+    return close(a, b, rtol, atol)
 
 
 def _max_diff(a: Tensor, b: Tensor) -> str:
@@ -44,8 +40,7 @@ def _max_diff(a: Tensor, b: Tensor) -> str:
 
 def _diagnose(actual: Tensor, mistakes: list[tuple[Tensor, str]]) -> str:
     """The first known mistake whose result equals ``actual``, as a sentence, or ''."""
-    found = [sentence for wrong, sentence in mistakes if _close(actual, wrong.double())]
-    return "".join(" " + sentence for sentence in found)
+    return diagnose(actual, mistakes, _RTOL, _ATOL)
 
 
 def _fixed_case() -> tuple[NoiseSchedule, Tensor, Tensor, Tensor]:
