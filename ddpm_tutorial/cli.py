@@ -1,4 +1,4 @@
-"""The command line: ``python -m ddpm_tutorial train | sample | evaluate | train-classifier | publish``.
+"""The command line: ``python -m ddpm_tutorial train | sample | evaluate | evaluate-text | ...``.
 
 ::
 
@@ -7,6 +7,7 @@
                                    [--sampler ddpm|ddim] [--steps K] [--eta E] [--seed S]
                                    [--label K] [--guidance-scale W]
     python -m ddpm_tutorial evaluate --samples FILE.npy [--prompts FILE.txt]
+    python -m ddpm_tutorial evaluate-text --checkpoint NAME [--out FILE.json]
 
 Every field of :class:`~ddpm_tutorial.configs.TrainConfig` is a ``train`` flag
 (``--batch-size``), and every field of the network's config one with a ``model.`` prefix
@@ -52,6 +53,8 @@ def _flag(name: str) -> str:
 def _field_type(annotation: Any) -> tuple[Any, str | None]:
     """argparse type and nargs for a dataclass field's annotation (a string, by PEP 563)."""
     text = str(annotation)
+    if "tuple[str" in text:
+        return str, "+"
     if "tuple" in text:
         return int, "+"
     if text.startswith("int"):
@@ -191,6 +194,33 @@ def build_parser() -> argparse.ArgumentParser:
         "--classifier", default="mnist-classifier", help="digit classifier checkpoint"
     )
 
+    etext = sub.add_parser(
+        "evaluate-text",
+        help="measure how well a text-conditional model follows its prompts (JSON)",
+        description="Sample a text-conditional checkpoint from digit prompts and measure: the "
+        "prompted-digit accuracy per guidance scale, the response to attribute words "
+        "(thin, thick, slanted, leaning left) and their synonyms, and the accuracy on "
+        "paraphrased prompts; prints JSON and writes it to --out",
+    )
+    etext.add_argument("--checkpoint", required=True, help="a text-conditional checkpoint")
+    etext.add_argument("--out", type=Path, default=None, help="also write the JSON here")
+    etext.add_argument(
+        "--guidance-scales",
+        type=float,
+        nargs="+",
+        default=[1.0, 2.0, 3.0, 5.0],
+        help="scales of the digit-accuracy sweep",
+    )
+    etext.add_argument(
+        "--guidance-scale",
+        type=float,
+        default=None,
+        help="scale of the attribute and paraphrase measurements (default: the card's)",
+    )
+    etext.add_argument("--per-digit", type=int, default=20, help="samples per digit and scale")
+    etext.add_argument("--steps", type=int, default=50, help="DDIM steps")
+    etext.add_argument("--seed", type=int, default=0, help="random seed")
+
     clf = sub.add_parser(
         "train-classifier",
         help="train the MNIST digit classifier used to judge samples",
@@ -314,6 +344,28 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_evaluate_text(args: argparse.Namespace) -> int:
+    from .checkpoints import load_checkpoint
+    from .text_evaluation import text_report
+
+    if args.per_digit < 1:
+        raise CommandError(f"--per-digit must be >= 1; got {args.per_digit}")
+    report = text_report(
+        load_checkpoint(args.checkpoint),
+        guidance_scales=args.guidance_scales,
+        guidance_scale=args.guidance_scale,
+        per_digit=args.per_digit,
+        steps=args.steps,
+        seed=args.seed,
+    )
+    text = json.dumps(report, indent=2)
+    if args.out is not None:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(text + "\n")
+    print(text)
+    return 0
+
+
 def _cmd_train_classifier(args: argparse.Namespace, argv: list[str]) -> int:
     from .digit_classifier import run_classifier_training
 
@@ -348,6 +400,8 @@ def main(argv: list[str] | None = None) -> int:
             return _cmd_evaluate(args)
         if args.command == "publish":
             return _cmd_publish(args)
+        if args.command == "evaluate-text":
+            return _cmd_evaluate_text(args)
         return _cmd_train_classifier(args, argv)
     except (ValueError, TypeError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)

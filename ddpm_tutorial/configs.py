@@ -12,15 +12,17 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
+from .datasets.captions import caption_vocabulary
 from .datasets.toy2d import TOY_DATASETS
-from .models import MODEL_KINDS, MLPConfig, UNetConfig, config_from_dict
+from .models import MODEL_KINDS, MLPConfig, TextUNetConfig, UNetConfig, config_from_dict
 from .runtime import get_profile
 from .schedules import SCHEDULE_KINDS
 
 __all__ = ["TrainConfig", "CONFIG_NAMES", "get_config", "config_to_dict", "config_from_json"]
 
 DATASETS = ("mnist", *TOY_DATASETS)
-CONDITIONINGS = ("none", "class")
+CONDITIONINGS = ("none", "class", "text")
+IMAGE_MODELS = ("unet", "text-unet")
 
 
 @dataclass(frozen=True)
@@ -41,7 +43,14 @@ class TrainConfig:
         default=0, metadata={"help": "use only the first N training images (0: all)"}
     )
     conditioning: str = field(
-        default="none", metadata={"help": "none, or class (class-conditional on the digit label)"}
+        default="none",
+        metadata={
+            "help": "none, class (on the digit label) or text (on captions; needs model_kind text-unet)"
+        },
+    )
+    captions_per_image: int = field(
+        default=4,
+        metadata={"help": "captions written per training digit (text conditioning)"},
     )
     cond_drop_prob: float = field(
         default=0.1,
@@ -101,7 +110,13 @@ class TrainConfig:
             raise ValueError(
                 f"unknown conditioning {self.conditioning!r}; choose one of {', '.join(CONDITIONINGS)}"
             )
-        for name in ("batch_size", "num_train_steps", "num_diffusion_steps", "log_every"):
+        for name in (
+            "batch_size",
+            "num_train_steps",
+            "num_diffusion_steps",
+            "log_every",
+            "captions_per_image",
+        ):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1; got {getattr(self, name)}")
         if self.learning_rate <= 0:
@@ -111,9 +126,14 @@ class TrainConfig:
         expected = MODEL_KINDS[self.model_kind][1]
         if not isinstance(self.model, expected):
             raise TypeError(f"model config for {self.model_kind!r} must be a {expected.__name__}")
-        if (self.dataset == "mnist") != (self.model_kind == "unet"):
+        if (self.dataset == "mnist") != (self.model_kind in IMAGE_MODELS):
             raise ValueError(
                 f"dataset {self.dataset!r} needs the {'unet' if self.dataset == 'mnist' else 'mlp'} model"
+            )
+        if (self.conditioning == "text") != (self.model_kind == "text-unet"):
+            raise ValueError(
+                f"conditioning {self.conditioning!r} does not fit model_kind {self.model_kind!r}: "
+                "text conditioning goes with the text-unet model, and only with it"
             )
 
 
@@ -152,6 +172,13 @@ _MNIST_SIZES: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     ),
 }
 
+# the text encoder trained from scratch, per profile
+_TEXT_SIZES: dict[str, dict[str, Any]] = {
+    "smoke": dict(text_dim=16, text_layers=1, text_heads=2),
+    "cpu": dict(text_dim=64, text_layers=2, text_heads=4),
+    "full": dict(text_dim=128, text_layers=3, text_heads=4),
+}
+
 _TOY_STEPS = {"smoke": 200, "cpu": 3000, "full": 10000}
 
 
@@ -162,6 +189,18 @@ def _mnist(profile: str, conditioning: str = "none") -> TrainConfig:
     return TrainConfig(
         name=name, conditioning=conditioning, model=UNetConfig(**unet, **extra), **train
     )
+
+
+def _mnist_text(profile: str, encoder: str) -> TrainConfig:
+    """Text-to-image on captioned MNIST: the from-scratch transformer or the frozen MiniLM."""
+    unet, train = _MNIST_SIZES[profile]
+    if encoder == "transformer":
+        text = dict(_TEXT_SIZES[profile], vocabulary=caption_vocabulary())
+    else:
+        text = dict(text_dim=384)
+    model = TextUNetConfig(**unet, text_encoder=encoder, **text)
+    name = "mnist-text" if encoder == "transformer" else "mnist-text-minilm"
+    return TrainConfig(name=name, conditioning="text", model_kind="text-unet", model=model, **train)
 
 
 def _toy(dataset: str, profile: str) -> TrainConfig:
@@ -185,6 +224,8 @@ def _toy(dataset: str, profile: str) -> TrainConfig:
 _BUILDERS = {
     "mnist": lambda p: _mnist(p),
     "mnist-class": lambda p: _mnist(p, "class"),
+    "mnist-text": lambda p: _mnist_text(p, "transformer"),
+    "mnist-text-minilm": lambda p: _mnist_text(p, "minilm"),
     **{f"toy-{name}": (lambda p, n=name: _toy(n, p)) for name in TOY_DATASETS},
 }
 CONFIG_NAMES = tuple(_BUILDERS)

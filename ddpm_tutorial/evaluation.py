@@ -1,22 +1,66 @@
 """Metrics of a file of samples, as ``python -m ddpm_tutorial evaluate`` prints them.
 
-For now: the array's shape and pixel statistics, and the held-out digit classifier's
-judgement (:func:`~ddpm_tutorial.digit_classifier.digit_quality`). FID and CLIP score join
-them in Part IV.
+For now: the array's shape and pixel statistics, the held-out digit classifier's judgement
+(:func:`~ddpm_tutorial.digit_classifier.digit_quality`) and, given one prompt per sample, how
+often the classifier reads the digit the prompt asked for (:func:`prompted_digit_accuracy`)
+and the attributes measured from the samples. FID and CLIP score join them in Part IV.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from .digit_classifier import digit_quality, load_digit_classifier
+from .datasets.captions import measure_attributes, prompt_digit
+from .digit_classifier import digit_quality, load_digit_classifier, predict_proba
 
-__all__ = ["evaluate_samples_file", "load_samples"]
+__all__ = ["evaluate_samples_file", "load_samples", "prompted_digit_accuracy"]
+
+
+def prompted_digit_accuracy(
+    samples: torch.Tensor, prompts: Sequence[str], classifier: torch.nn.Module | None = None
+) -> dict[str, Any]:
+    """How often the held-out classifier labels a sample as the digit its prompt names.
+
+    Args:
+        samples: shape (N, 1, 28, 28) in [-1, 1].
+        prompts: N prompts, each naming a digit (numeral or word; see
+            :func:`~ddpm_tutorial.datasets.captions.prompt_digit`).
+        classifier: default: the shipped ``mnist-classifier``.
+
+    Returns:
+        ``accuracy`` over all samples, ``per_digit`` accuracy (digits that occur), the
+        ``num_samples``, and the mean classifier probability of the prompted digit.
+
+    Raises:
+        ValueError: if the counts differ or a prompt names no digit.
+    """
+    if len(prompts) != samples.shape[0]:
+        raise ValueError(f"{len(prompts)} prompts for {samples.shape[0]} samples")
+    digits = [prompt_digit(p) for p in prompts]
+    missing = [p for p, d in zip(prompts, digits) if d is None]
+    if missing:
+        raise ValueError(f"prompt {missing[0]!r} names no digit (a numeral or a word like 'seven')")
+    target = torch.tensor(digits)
+    probs = predict_proba(classifier or load_digit_classifier(), samples.clamp(-1, 1))
+    hit = probs.argmax(dim=1) == target
+    per_digit = {
+        str(d): round(float(hit[target == d].double().mean()), 4)
+        for d in sorted(set(digits))  # type: ignore[type-var]
+    }
+    return {
+        "num_samples": int(samples.shape[0]),
+        "accuracy": round(float(hit.double().mean()), 4),
+        "per_digit": per_digit,
+        "mean_prob_of_prompted_digit": round(
+            float(probs[torch.arange(len(target)), target].double().mean()), 4
+        ),
+    }
 
 
 def load_samples(path: str | os.PathLike[str]) -> torch.Tensor:
@@ -61,5 +105,13 @@ def evaluate_samples_file(
             )
         out["prompts"] = len(lines)
     if tuple(x.shape[1:]) == (1, 28, 28):
-        out["digit_classifier"] = digit_quality(x, load_digit_classifier(classifier))
+        model = load_digit_classifier(classifier)
+        out["digit_classifier"] = digit_quality(x, model)
+        attrs = measure_attributes(x.clamp(-1, 1))
+        out["attributes"] = {
+            "mean_stroke_width": round(float(attrs.stroke_width.mean()), 4),
+            "mean_slant": round(float(attrs.slant.mean()), 4),
+        }
+        if prompts is not None and all(prompt_digit(p) is not None for p in lines):
+            out["prompted_digit"] = prompted_digit_accuracy(x, lines, model)
     return out

@@ -2,11 +2,12 @@
 
 This is what ``python -m ddpm_tutorial sample`` runs: it picks the sampler, the number of
 steps and the guidance scale from the card unless told otherwise, and builds the condition
-(a digit label for a class-conditional model).
+(a digit label for a class-conditional model, the encoded prompt for a text-conditional one).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
@@ -15,7 +16,14 @@ from torch import Tensor
 from .checkpoints import Checkpoint
 from .reverse_process import sample_ddim, sample_ddpm
 
-__all__ = ["draw_samples"]
+__all__ = ["draw_samples", "repeat_condition"]
+
+
+def repeat_condition(cond: Any, n: int) -> Any:
+    """A condition encoded for one prompt, repeated for a batch of ``n`` (tensor or dict)."""
+    if isinstance(cond, Mapping):
+        return {k: v.expand(n, *v.shape[1:]) for k, v in cond.items()}
+    return cond.expand(n, *cond.shape[1:])
 
 
 def draw_samples(
@@ -27,12 +35,15 @@ def draw_samples(
     eta: float | None = None,
     seed: int = 0,
     label: int | None = None,
-    prompt: str | None = None,
+    prompt: str | Sequence[str] | None = None,
     guidance_scale: float | None = None,
     clip_x0: bool = False,
     batch_size: int = 250,
 ) -> Tensor:
     """Draw ``num_samples`` images from ``ckpt``: float32, shape (N, C, H, W), in [-1, 1] (not clipped).
+
+    ``prompt`` is one prompt for every sample, or a list of ``num_samples`` prompts, one per
+    sample (the text is encoded once per batch).
 
     Raises:
         ValueError: for an unknown sampler, a label the model does not take, or a prompt
@@ -54,11 +65,12 @@ def draw_samples(
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1; got {batch_size}")
     conditioning = card.get("conditioning", "none")
-    cond: Any = None
     if prompt is not None and conditioning != "text":
         raise ValueError(
             f"--prompt needs a text-conditional model; {ckpt.name!r} is conditioned on {conditioning!r}"
         )
+    if conditioning == "text" and prompt is None:
+        raise ValueError(f"{ckpt.name!r} is text-conditional: pass --prompt TEXT")
     if conditioning == "class":
         num_classes = ckpt.model.config.num_classes
         if label is None:
@@ -72,7 +84,14 @@ def draw_samples(
             f"--label needs a class-conditional model; {ckpt.name!r} is conditioned on {conditioning!r}"
         )
     w = guidance_scale if guidance_scale is not None else float(defaults.get("guidance_scale", 1.0))
-    if cond is None and label is None and w != 1.0 and guidance_scale is not None:
+    prompts: list[str] | None = None
+    if prompt is not None:
+        prompts = [prompt] * num_samples if isinstance(prompt, str) else list(prompt)
+        if len(prompts) != num_samples:
+            raise ValueError(
+                f"{len(prompts)} prompts for {num_samples} samples; give one or one per sample"
+            )
+    if prompts is None and label is None and w != 1.0 and guidance_scale is not None:
         raise ValueError(
             f"--guidance-scale needs a condition (--label or --prompt); {ckpt.name!r} has none"
         )
@@ -88,6 +107,13 @@ def draw_samples(
             kwargs.update(
                 cond=torch.full((B,), label, dtype=torch.long, device=device), guidance_scale=w
             )
+        elif prompts is not None:
+            batch_prompts = prompts[start : start + B]
+            if len(set(batch_prompts)) == 1:  # encode once, repeat
+                cond = repeat_condition(ckpt.model.encode_prompts(batch_prompts[:1]), B)  # type: ignore[operator]
+            else:
+                cond = ckpt.model.encode_prompts(batch_prompts)  # type: ignore[operator]
+            kwargs.update(cond=cond, guidance_scale=w)
         if sampler == "ddpm":
             x = sample_ddpm(ckpt.model, ckpt.schedule, shape, **kwargs)
         else:

@@ -140,7 +140,7 @@ def animate_images(
     return anim
 
 
-_FONT_AWESOME_CDN = re.compile(r'<link[^>]*font-awesome[^>]*>\s*')
+_FONT_AWESOME_CDN = re.compile(r"<link[^>]*font-awesome[^>]*>\s*")
 
 
 def jshtml(anim: Any, **kwargs: Any) -> str:

@@ -14,12 +14,13 @@ every random number (batches, steps, noise, condition dropout) comes from one
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import shlex
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,7 @@ from torch import Tensor, nn
 
 from .checkpoints import save_checkpoint
 from .configs import TrainConfig, config_from_json, config_to_dict
+from .datasets.captions import CaptionThresholds, make_captions, measure_attributes
 from .datasets.mnist import load_mnist
 from .datasets.toy2d import make_toy_data
 from .ema import EMA
@@ -45,6 +47,8 @@ __all__ = [
     "evaluate_loss",
     "load_training_data",
     "NonFiniteLossError",
+    "index_condition",
+    "encode_captions",
 ]
 
 
@@ -84,13 +88,33 @@ def learning_rate_at(step: int, config: TrainConfig) -> float:
     return config.learning_rate * min(1.0, (step + 1) / config.warmup_steps)
 
 
+def index_condition(cond: Any, idx: Tensor) -> Any:
+    """Rows ``idx`` of a per-example condition: a tensor (labels, token ids) or a dict of them."""
+    if cond is None:
+        return None
+    if isinstance(cond, Mapping):
+        return {k: v[idx] for k, v in cond.items()}
+    return cond[idx]
+
+
+def _condition_to(cond: Any, device: torch.device) -> Any:
+    if isinstance(cond, Mapping):
+        return {k: v.to(device) for k, v in cond.items()}
+    return cond.to(device) if cond is not None else None
+
+
+def _condition_rows(cond: Any) -> int:
+    first = next(iter(cond.values())) if isinstance(cond, Mapping) else cond
+    return int(first.shape[0])
+
+
 def train_denoiser(
     model: nn.Module,
     data: Tensor,
     schedule: NoiseSchedule,
     config: TrainConfig,
     *,
-    labels: Tensor | None = None,
+    cond: Tensor | Mapping[str, Tensor] | None = None,
     state: TrainState | None = None,
     device: torch.device | str | None = None,
     progress: bool = True,
@@ -99,11 +123,13 @@ def train_denoiser(
     """Train ``model`` to predict noise on ``data`` until ``config.num_train_steps``.
 
     Args:
-        model: a noise predictor ``model(x_t, t[, labels, cond_mask=...])``.
+        model: a noise predictor ``model(x_t, t[, cond, cond_mask=...])``.
         data: clean training examples, shape (N, C, H, W) in [-1, 1] or (N, D).
         schedule: the noise schedule.
         config: batch size, steps, learning rate, EMA decay, seed, logging and checkpointing.
-        labels: optional (N,) int64 labels for a class-conditional model.
+        cond: optional per-example condition with N rows: (N,) int64 labels for a
+            class-conditional model, (N, L) token ids or a dict of (N, ...) text features for a
+            text-conditional one. It is dropped with ``config.cond_drop_prob`` per example.
         state: a :class:`TrainState` to continue from (default: a fresh one).
         device: where to train (default: :func:`~ddpm_tutorial.runtime.default_device`).
         progress: show a tqdm progress bar.
@@ -118,15 +144,17 @@ def train_denoiser(
     device = torch.device(device) if device is not None else default_device()
     if data.ndim < 2 or data.shape[0] < 1:
         raise ValueError(f"data must have shape (N, ...) with N >= 1; got {tuple(data.shape)}")
-    if labels is not None and labels.shape != (data.shape[0],):
-        raise ValueError(f"labels must have shape ({data.shape[0]},); got {tuple(labels.shape)}")
+    if cond is not None and _condition_rows(cond) != data.shape[0]:
+        raise ValueError(
+            f"cond must have one row per example ({data.shape[0]}); got {_condition_rows(cond)}"
+        )
     if state is None:
         torch.manual_seed(config.seed)
         state = TrainState.create(model, config)
     model.to(device).train()
     state.ema.model.to(device)
     data = data.to(device)
-    labels = labels.to(device) if labels is not None else None
+    cond = _condition_to(cond, device)
     N = data.shape[0]
     bar = None
     if progress:
@@ -140,12 +168,12 @@ def train_denoiser(
         x0 = data[idx]
         for group in state.optimizer.param_groups:
             group["lr"] = learning_rate_at(state.step, config)
-        cond = labels[idx] if labels is not None else None
+        batch_cond = index_condition(cond, idx)
         loss = noise_prediction_loss(
             model,
             x0,
             schedule,
-            cond=cond,
+            cond=batch_cond,
             cond_drop_prob=config.cond_drop_prob if cond is not None else 0.0,
             generator=state.generator,
         )
@@ -192,36 +220,57 @@ def evaluate_loss(
     num_batches: int = 10,
     batch_size: int = 256,
     seed: int = 0,
-    labels: Tensor | None = None,
+    cond: Tensor | Mapping[str, Tensor] | None = None,
 ) -> float:
-    """The simple loss on ``data`` averaged over fixed random steps and noise (deterministic)."""
+    """The simple loss on ``data`` averaged over fixed random steps and noise (deterministic).
+
+    ``cond`` (one row per example, as in :func:`train_denoiser`) is never dropped here.
+    """
     g = torch.Generator().manual_seed(seed)
     device = next(model.parameters()).device
     total = 0.0
     for _ in range(num_batches):
         idx = torch.randint(0, data.shape[0], (min(batch_size, data.shape[0]),), generator=g)
-        cond = labels[idx].to(device) if labels is not None else None
+        batch_cond = _condition_to(index_condition(cond, idx), device)
         x0 = data[idx].to(device)
-        total += float(noise_prediction_loss(model, x0, schedule, cond=cond, generator=g))
+        total += float(noise_prediction_loss(model, x0, schedule, cond=batch_cond, generator=g))
     return total / num_batches
 
 
 # ---------------------------------------------------------------------------- runs on disk
 def load_training_data(
     config: TrainConfig, split: str = "train"
-) -> tuple[Tensor, Tensor | None, dict[str, Any]]:
-    """The data a config trains on: ``(examples, labels or None, description)``."""
+) -> tuple[Tensor, Tensor | list[str] | None, dict[str, Any]]:
+    """The data a config trains on: ``(examples, condition or None, description)``.
+
+    The condition is the (N,) labels for class conditioning and a list of N captions for text
+    conditioning; then each digit appears ``config.captions_per_image`` times in ``examples``,
+    once with each of its captions (:func:`~ddpm_tutorial.datasets.captions.make_captions`,
+    whose attribute thresholds are fitted on the training split).
+    """
     if config.dataset == "mnist":
         mnist = load_mnist(split, source=config.data_source, verbose=False)  # type: ignore[arg-type]
         images, labels = mnist.images, mnist.labels
         if config.num_train_images and split == "train":
-            images, labels = images[: config.num_train_images], labels[: config.num_train_images]
-        info = {
+            keep = subset_indices(int(images.shape[0]), config.num_train_images)
+            images, labels = images[keep], labels[keep]
+        info: dict[str, Any] = {
             "dataset": "mnist",
             "source": mnist.source,
             "split": split,
             "num_images": int(images.shape[0]),
         }
+        if config.conditioning == "text":
+            captions, thresholds = caption_training_digits(config, images, labels, split)
+            K = config.captions_per_image
+            info.update(
+                captions_per_image=K,
+                num_pairs=len(captions),
+                num_distinct_captions=len(set(captions)),
+                caption_thresholds=dataclasses.asdict(thresholds),
+                caption_examples=captions[: 2 * K],
+            )
+            return images.repeat_interleave(K, dim=0), captions, info
         return images, (labels if config.conditioning == "class" else None), info
     n = 10_000 if split == "train" else 2_000
     points = make_toy_data(
@@ -232,6 +281,53 @@ def load_training_data(
         None,
         {"dataset": config.dataset, "source": "generated", "split": split, "num_images": n},
     )
+
+
+def subset_indices(num_images: int, num_keep: int) -> Tensor:
+    """A fixed random subset of ``num_keep`` of ``num_images`` indices, sorted.
+
+    A random subset rather than the first ``num_keep``: the offline digits come sorted by
+    class, so the first 256 are all zeros.
+    """
+    if num_keep >= num_images:
+        return torch.arange(num_images)
+    g = torch.Generator().manual_seed(1234)
+    return torch.randperm(num_images, generator=g)[:num_keep].sort().values
+
+
+def caption_training_digits(
+    config: TrainConfig, images: Tensor, labels: Tensor, split: str
+) -> tuple[list[str], CaptionThresholds]:
+    """Captions of ``images`` (``captions_per_image`` each, flattened digit by digit)."""
+    if split != "train":  # thresholds always come from the training digits
+        images_train = load_mnist("train", source=config.data_source, verbose=False).images  # type: ignore[arg-type]
+        if config.num_train_images:
+            images_train = images_train[subset_indices(len(images_train), config.num_train_images)]
+    else:
+        images_train = images
+    thresholds = CaptionThresholds.fit(measure_attributes(images_train))
+    per_image = make_captions(
+        labels,
+        measure_attributes(images),
+        thresholds,
+        captions_per_image=config.captions_per_image,
+        seed=config.seed if split == "train" else config.seed + 10_000,
+    )
+    return [c for caps in per_image for c in caps], thresholds
+
+
+def encode_captions(model: nn.Module, captions: Sequence[str]) -> Any:
+    """``model.encode_prompts`` of each caption, encoding every distinct caption once."""
+    distinct = sorted(set(captions))
+    where = {c: i for i, c in enumerate(distinct)}
+    encoded = model.encode_prompts(distinct)  # type: ignore[operator]
+    idx = torch.tensor([where[c] for c in captions], device=_device_of(encoded))
+    return index_condition(encoded, idx)
+
+
+def _device_of(cond: Any) -> torch.device:
+    first = next(iter(cond.values())) if isinstance(cond, Mapping) else cond
+    return first.device
 
 
 def _state_tensors(state: TrainState) -> dict[str, Tensor]:
@@ -342,14 +438,16 @@ def run_training(
         torch.manual_seed(config.seed)
         model = build_model(config.model_kind, config_to_dict(config)["model"])
         state = TrainState.create(model, config)
-    data, labels, data_info = load_training_data(config)
+    data, cond, data_info = load_training_data(config)
+    if isinstance(cond, list):  # captions: encode each distinct one once
+        cond = encode_captions(state.model, cond)
     schedule = NoiseSchedule.from_name(config.schedule, config.num_diffusion_steps)
     state = train_denoiser(
         state.model,
         data,
         schedule,
         config,
-        labels=labels,
+        cond=cond,
         state=state,
         device=device,
         progress=progress,
@@ -357,12 +455,14 @@ def run_training(
     )
     save_training_state(state, config, out_dir, commands)
     metrics: dict[str, Any] = {"final_train_loss": state.losses[-1][1] if state.losses else None}
-    heldout, heldout_labels, _ = load_training_data(config, split="test")
+    heldout, heldout_cond, _ = load_training_data(config, split="test")
+    if isinstance(heldout_cond, list):
+        heldout_cond = encode_captions(state.ema.model, heldout_cond)
     metrics["heldout_loss"] = evaluate_loss(
         state.ema.model,
         heldout,
         schedule,
-        labels=heldout_labels,
+        cond=heldout_cond,
         batch_size=min(256, 4 * config.batch_size),
     )
     images_per_s = state.step * config.batch_size / max(state.wall_time_s, 1e-9)

@@ -27,7 +27,9 @@ def test_first_code_cell_is_the_colab_install_cell_rendered_from_the_config(path
     nb = nbformat.read(path, as_version=4)
     cell = colab_cell.first_code_cell(nb)
     assert cell is not None, f"{path.name} has no code cell"
-    assert colab_cell.TAG in cell.metadata.get("tags", []), f"{path.name}: first code cell lacks the {colab_cell.TAG!r} tag"
+    assert colab_cell.TAG in cell.metadata.get("tags", []), (
+        f"{path.name}: first code cell lacks the {colab_cell.TAG!r} tag"
+    )
     assert cell.source == colab_cell.install_cell_source(ROOT), (
         f"{path.name}: install cell differs from _config.yml; run python tools/colab_cell.py --write"
     )
@@ -39,7 +41,9 @@ def test_install_cell_installs_the_package_alone_and_pins_neither_torch_nor_nump
     pip_lines = [line for line in cell.source.splitlines() if "pip install" in line]
     assert pip_lines, "the install cell must pip install the package"
     for line in pip_lines:
-        assert not re.search(r"\b(torch|numpy)\b", line), f"{path.name} installs torch or numpy: {line!r}"
+        assert not re.search(r"\b(torch|numpy)\b", line), (
+            f"{path.name} installs torch or numpy: {line!r}"
+        )
 
 
 @pytest.mark.parametrize("path", CHAPTERS, ids=IDS)
@@ -48,8 +52,12 @@ def test_second_code_cell_prints_the_profile_banner_and_picks_the_device(path):
     code = [c for c in nb.cells if c.cell_type == "code"]
     assert len(code) >= 2
     source = code[1].source
-    assert "print_banner" in source, f"{path.name}: the second code cell must print the profile banner"
-    assert "default_device" in source or "DEVICE" in source, f"{path.name}: the chapter must choose its device"
+    assert "print_banner" in source, (
+        f"{path.name}: the second code cell must print the profile banner"
+    )
+    assert "default_device" in source or "DEVICE" in source, (
+        f"{path.name}: the chapter must choose its device"
+    )
 
 
 @pytest.mark.parametrize("path", CHAPTERS, ids=IDS)

@@ -78,7 +78,7 @@ def test_configs_are_frozen():
     [
         ({"dataset": "cifar"}, "unknown dataset 'cifar'"),
         ({"schedule": "quadratic"}, "unknown schedule 'quadratic'"),
-        ({"conditioning": "text"}, "unknown conditioning 'text'"),
+        ({"conditioning": "words"}, "unknown conditioning 'words'"),
         ({"batch_size": 0}, "batch_size must be >= 1"),
         ({"learning_rate": 0.0}, "learning_rate must be > 0"),
         ({"cond_drop_prob": 1.5}, r"cond_drop_prob must lie in \[0, 1\]"),
@@ -89,3 +89,15 @@ def test_configs_are_frozen():
 def test_invalid_config_fields_are_refused_with_their_name(fields, message):
     with pytest.raises((ValueError, TypeError), match=message):
         TrainConfig(**fields)
+
+
+def test_text_configs_pair_text_conditioning_with_the_text_unet():
+    from ddpm_tutorial.datasets.captions import caption_vocabulary
+
+    scratch = get_config("mnist-text", "cpu")
+    frozen = get_config("mnist-text-minilm", "cpu")
+    assert scratch.model_kind == frozen.model_kind == "text-unet"
+    assert scratch.model.vocabulary == caption_vocabulary() and scratch.model.text_dim == 64
+    assert frozen.model.text_encoder == "minilm" and frozen.model.text_dim == 384
+    with pytest.raises(ValueError, match="does not fit model_kind"):
+        get_config("mnist", "smoke", conditioning="text")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 import torch
@@ -107,7 +108,7 @@ def test_class_conditional_training_passes_labels_with_dropout(tiny_schedule):
         torch.zeros(8, 1, 4, 4),
         tiny_schedule,
         config,
-        labels=labels,
+        cond=labels,
         device="cpu",
         progress=False,
     )
@@ -179,3 +180,62 @@ def test_resuming_without_a_checkpoint_says_where_it_looked(tmp_path):
     config = get_config("toy-moons", "smoke")
     with pytest.raises(FileNotFoundError, match="no resumable checkpoint"):
         run_training(config, tmp_path, resume=True, device="cpu", progress=False)
+
+
+# ---------------------------------------------------------------------------- text-to-image
+def test_a_subset_of_the_training_digits_holds_every_class():
+    from ddpm_tutorial.training import load_training_data
+
+    images, labels, info = load_training_data(
+        get_config("mnist-class", "smoke", num_train_images=200)
+    )
+    assert info["num_images"] == 200 and images.shape[0] == 200
+    assert bool((torch.bincount(labels, minlength=10) >= 10).all())
+
+
+def test_text_training_data_pairs_each_digit_with_its_captions():
+    from ddpm_tutorial.datasets.captions import prompt_digit
+    from ddpm_tutorial.datasets.mnist import load_mnist
+    from ddpm_tutorial.training import load_training_data, subset_indices
+
+    config = get_config("mnist-text", "smoke", num_train_images=30, captions_per_image=3)
+    images, captions, info = load_training_data(config)
+    assert images.shape[0] == len(captions) == 90
+    assert info["num_pairs"] == 90 and info["captions_per_image"] == 3
+    labels = load_mnist("train", verbose=False).labels[subset_indices(4000, 30)]
+    assert [prompt_digit(c) for c in captions] == labels.repeat_interleave(3).tolist()
+    torch.testing.assert_close(images[0], images[2])  # three captions of one digit
+
+
+def test_text_conditional_run_writes_a_card_that_samples_from_a_prompt(
+    tmp_path, quick_heldout_loss
+):
+    from ddpm_tutorial.checkpoints import load_checkpoint
+    from ddpm_tutorial.pipelines import draw_samples
+
+    config = get_config("mnist-text", "smoke", num_train_steps=3, checkpoint_every=0)
+    card = run_training(config, tmp_path, device="cpu", progress=False, command="test")
+    assert card["conditioning"] == "text" and card["model"]["kind"] == "text-unet"
+    assert card["data"]["num_distinct_captions"] > 10
+    assert math.isfinite(card["metrics"]["heldout_loss"])
+    ckpt = load_checkpoint(tmp_path)
+    assert ckpt.model.config.vocabulary == config.model.vocabulary
+    assert draw_samples(ckpt, 2, prompt="a thick 3", steps=2).shape == (2, 1, 28, 28)
+
+
+def test_encode_captions_encodes_each_distinct_caption_once(randomize):
+    from ddpm_tutorial.datasets.captions import caption_vocabulary
+    from ddpm_tutorial.models import TextUNet, TextUNetConfig
+    from ddpm_tutorial.training import encode_captions
+
+    from .conftest import TINY_UNET
+
+    model = TextUNet(
+        TextUNetConfig(**TINY_UNET, text_dim=8, text_heads=2, vocabulary=caption_vocabulary())
+    )
+    calls = []
+    original = model.encode_prompts
+    model.encode_prompts = lambda prompts: calls.append(list(prompts)) or original(prompts)
+    ids = encode_captions(model, ["a 1", "a 2", "a 1"])
+    assert calls == [["a 1", "a 2"]]
+    torch.testing.assert_close(ids, original(["a 1", "a 2", "a 1"]))

@@ -1,4 +1,5 @@
-"""Networks: noise predictors for images (:class:`UNet`) and for 2-D points (:class:`MLPDenoiser`).
+"""Networks: noise predictors for images (:class:`UNet`, text-conditional :class:`TextUNet`) and
+for 2-D points (:class:`MLPDenoiser`).
 
 :func:`build_model` rebuilds a network from the ``kind`` and config dict stored in a model card,
 so that a checkpoint never needs pickled code.
@@ -14,6 +15,8 @@ from torch import nn
 from .classifier import DigitClassifier, DigitClassifierConfig
 from .embeddings import TimestepEmbedding, sinusoidal_embedding
 from .mlp import MLPConfig, MLPDenoiser
+from .text_transformer import TextTransformer
+from .text_unet import TextUNet, TextUNetConfig
 from .unet import UNet, UNetConfig
 
 __all__ = [
@@ -22,6 +25,9 @@ __all__ = [
     "MODEL_KINDS",
     "MLPConfig",
     "MLPDenoiser",
+    "TextTransformer",
+    "TextUNet",
+    "TextUNetConfig",
     "TimestepEmbedding",
     "UNet",
     "UNetConfig",
@@ -35,6 +41,7 @@ __all__ = [
 #: kind name -> (network class, config dataclass); later chapters register their networks here.
 MODEL_KINDS: dict[str, tuple[type[nn.Module], type]] = {
     "unet": (UNet, UNetConfig),
+    "text-unet": (TextUNet, TextUNetConfig),
     "mlp": (MLPDenoiser, MLPConfig),
     "digit-classifier": (DigitClassifier, DigitClassifierConfig),
 }

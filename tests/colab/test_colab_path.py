@@ -22,7 +22,8 @@ sys.path.insert(0, str(ROOT / "tools"))
 import colab_cell  # noqa: E402
 
 pytestmark = pytest.mark.skipif(
-    not os.environ.get("DDPM_TUTORIAL_COLAB_CHECK"), reason="set DDPM_TUTORIAL_COLAB_CHECK=1 (make colab-check)"
+    not os.environ.get("DDPM_TUTORIAL_COLAB_CHECK"),
+    reason="set DDPM_TUTORIAL_COLAB_CHECK=1 (make colab-check)",
 )
 
 CHAPTER = ROOT / "book" / "part1" / "reverse_process.ipynb"
@@ -34,7 +35,9 @@ def test_a_chapter_runs_in_a_fresh_environment_through_its_own_install_cell(tmp_
     venv.create(env_dir, with_pip=True)
     python = env_dir / "bin" / "python"
     # What Colab has before the install cell runs: a Jupyter kernel and nbclient to drive it.
-    subprocess.run([python, "-m", "pip", "install", "-q", "ipykernel", "nbclient", "nbformat"], check=True)
+    subprocess.run(
+        [python, "-m", "pip", "install", "-q", "ipykernel", "nbclient", "nbformat"], check=True
+    )
 
     nb = nbformat.read(CHAPTER, as_version=4)
     cell = colab_cell.first_code_cell(nb)
@@ -53,11 +56,30 @@ def test_a_chapter_runs_in_a_fresh_environment_through_its_own_install_cell(tmp_
         "nbclient.NotebookClient(nb, timeout=600, kernel_name='python3').execute()\n"
         "print('executed', sum(c.cell_type == 'code' for c in nb.cells), 'code cells')\n"
     )
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("VIRTUAL_ENV", "PYTHONPATH", "DDPM_TUTORIAL_DATA"))}
-    env.update(PATH=f"{env_dir / 'bin'}:{env['PATH']}", DDPM_TUTORIAL_PROFILE="smoke", DDPM_TUTORIAL_OFFLINE="1")
-    result = subprocess.run([python, "-c", runner, str(notebook)], env=env, cwd=tmp_path,
-                            capture_output=True, text=True, timeout=1500)
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("VIRTUAL_ENV", "PYTHONPATH", "DDPM_TUTORIAL_DATA"))
+    }
+    env.update(
+        PATH=f"{env_dir / 'bin'}:{env['PATH']}",
+        DDPM_TUTORIAL_PROFILE="smoke",
+        DDPM_TUTORIAL_OFFLINE="1",
+    )
+    result = subprocess.run(
+        [python, "-c", runner, str(notebook)],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=1500,
+    )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    installed = subprocess.run([python, "-c", "import ddpm_tutorial, sys; print(ddpm_tutorial.__file__)"],
-                               capture_output=True, text=True, env=env, cwd=tmp_path)
+    installed = subprocess.run(
+        [python, "-c", "import ddpm_tutorial, sys; print(ddpm_tutorial.__file__)"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+    )
     assert str(env_dir) in installed.stdout, "the package must come from the fresh environment"
