@@ -79,7 +79,10 @@ def show_images(
     size: float = 1.2,
     ax: Any = None,
 ) -> Any:
-    """Show images with matplotlib: one grid (``titles=None``) or a row of titled panels."""
+    """Show images with matplotlib: one grid (``titles=None``), or titled panels.
+
+    Titled panels fill ``nrow`` columns per row (default: all in one row).
+    """
     import matplotlib.pyplot as plt
 
     x = to_display(images)
@@ -95,13 +98,19 @@ def show_images(
         return ax
     if len(titles) != len(x):
         raise ValueError(f"got {len(titles)} titles for {len(x)} images")
-    fig, axes = plt.subplots(1, len(x), figsize=(size * 1.4 * len(x), size * 1.6))
-    for a, img, t in zip(np.atleast_1d(axes), x, titles):
+    cols = min(nrow or len(x), len(x))
+    rows = int(math.ceil(len(x) / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(size * 1.4 * cols, size * 1.6 * rows), squeeze=False)
+    for a in axes.flat[len(x) :]:
+        a.set_axis_off()
+    for a, img, t in zip(axes.flat, x, titles):
         a.imshow(img, cmap="gray", vmin=0, vmax=1)
         a.set_title(t, fontsize=9)
         a.set_axis_off()
     if title:
         fig.suptitle(title)
+    if rows == 1:
+        return axes[0] if cols > 1 else axes[0, 0]
     return axes
 
 

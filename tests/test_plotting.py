@@ -75,3 +75,10 @@ def test_jshtml_animation_loads_nothing_from_a_cdn():
     html = jshtml(anim)
     assert "<script" in html and "anim" in html.lower()
     assert "bootstrapcdn" not in html and "https://" not in html
+
+
+def test_titled_panels_wrap_into_rows_of_nrow():
+    axes = show_images(torch.zeros(5, 1, 8, 8), titles=list("abcde"), nrow=2)
+    assert axes.shape == (3, 2)
+    assert [a.get_title() for a in axes.flat[:5]] == list("abcde")
+    assert not axes.flat[5].axison  # the empty panel is hidden

@@ -42,6 +42,11 @@ TERMS: list[tuple[str, list[str]]] = [
     ("Closed form", ["closed form"]),
     ("Reparameterization trick", ["reparameterization trick", "reparameterisation trick"]),
     ("Dynamic thresholding", ["dynamic thresholding"]),
+    ("Classifier-free guidance", ["classifier-free guidance"]),
+    ("Guidance scale", ["guidance scale"]),
+    ("Text encoder", ["text encoder"]),
+    ("Cross-attention", ["cross-attention"]),
+    ("Text-to-image generation", ["text-to-image"]),
 ]
 
 PROTECTED = re.compile(r"\{[a-z:-]+\}`[^`]*`|`[^`]*`|\$\$[^$]*\$\$|\$[^$]*\$|\[[^\]]*\]\([^)]*\)|<[^>]+>|https?://\S+")
