@@ -262,11 +262,14 @@ def publish_checkpoint(
     name: str,
     dest: str | os.PathLike[str] = "data/checkpoints",
     metrics: dict[str, Any] | None = None,
+    sampling: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Copy a run's checkpoint to ``dest/NAME.safetensors`` + ``NAME.json`` and register it.
 
     The card keeps everything the run wrote (command, data, training, metrics), takes the new
-    name and file name, merges ``metrics``, and ``dest/../registry.json`` records its sha256.
+    name and file name, merges ``metrics`` and ``sampling`` (the defaults that ``sample``
+    uses, such as a guidance scale chosen from measurements), and ``dest/../registry.json``
+    records its sha256.
     """
     weights, card_path = resolve_checkpoint(run)
     card = read_card(card_path)
@@ -281,6 +284,8 @@ def publish_checkpoint(
         weights_bytes=target.stat().st_size,
     )
     card["metrics"] = {**card.get("metrics", {}), **(metrics or {})}
+    if sampling:
+        card["sampling"] = {**card.get("sampling", {}), **sampling}
     target.with_suffix(".json").write_text(json.dumps(card, indent=2) + "\n")
     registry_path = dest.parent / "registry.json"
     registry = (

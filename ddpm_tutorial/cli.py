@@ -246,6 +246,12 @@ def build_parser() -> argparse.ArgumentParser:
     pub.add_argument(
         "--metrics", type=Path, default=None, help="JSON file of metrics to add to the card"
     )
+    pub.add_argument(
+        "--guidance-scale",
+        type=float,
+        default=None,
+        help="record this default classifier-free guidance scale in the card (sampling)",
+    )
     return parser
 
 
@@ -381,7 +387,10 @@ def _cmd_publish(args: argparse.Namespace) -> int:
     from .checkpoints import publish_checkpoint
 
     metrics = json.loads(args.metrics.read_text()) if args.metrics else None
-    card = publish_checkpoint(args.run, args.name, args.dest, metrics=metrics)
+    if args.guidance_scale is not None and args.guidance_scale < 0:
+        raise CommandError(f"--guidance-scale must be >= 0; got {args.guidance_scale}")
+    sampling = {"guidance_scale": args.guidance_scale} if args.guidance_scale is not None else None
+    card = publish_checkpoint(args.run, args.name, args.dest, metrics=metrics, sampling=sampling)
     print(f"published {args.name}: {card['weights_bytes']} bytes, sha256 {card['sha256'][:12]}...")
     return 0
 

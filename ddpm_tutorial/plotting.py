@@ -100,7 +100,9 @@ def show_images(
         raise ValueError(f"got {len(titles)} titles for {len(x)} images")
     cols = min(nrow or len(x), len(x))
     rows = int(math.ceil(len(x) / cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(size * 1.4 * cols, size * 1.6 * rows), squeeze=False)
+    fig, axes = plt.subplots(
+        rows, cols, figsize=(size * 1.4 * cols, size * 1.6 * rows), squeeze=False
+    )
     for a in axes.flat[len(x) :]:
         a.set_axis_off()
     for a, img, t in zip(axes.flat, x, titles):

@@ -183,3 +183,27 @@ def test_loading_never_unpickles():
         if pattern.search(line)
     ]
     assert not offenders, f"unpickling code in the package: {offenders}"
+
+
+def test_publish_records_metrics_and_a_chosen_guidance_scale(tmp_path, make_tiny_unet):
+    from ddpm_tutorial.checkpoints import publish_checkpoint, save_checkpoint
+    from ddpm_tutorial.schedules import NoiseSchedule
+
+    run = tmp_path / "run"
+    save_checkpoint(
+        make_tiny_unet(),
+        run / "model.safetensors",
+        schedule=NoiseSchedule.linear(20),
+        card={"sampling": {"sampler": "ddim", "steps": 50, "guidance_scale": 3.0}},
+    )
+    card = publish_checkpoint(
+        run,
+        "tiny",
+        tmp_path / "data" / "checkpoints",
+        metrics={"acc": 0.9},
+        sampling={"guidance_scale": 5.0},
+    )
+    assert card["sampling"] == {"sampler": "ddim", "steps": 50, "guidance_scale": 5.0}
+    assert card["metrics"]["acc"] == 0.9
+    registry = json.loads((tmp_path / "data" / "registry.json").read_text())
+    assert registry["checkpoints"]["tiny"]["sha256"] == card["sha256"]

@@ -216,7 +216,8 @@ def test_train_help_lists_every_config_field_and_every_network_field(capsys):
         ),
         ("evaluate", ["--samples", "--prompts"]),
         ("train-classifier", ["--out", "--steps", "--seed"]),
-        ("publish", ["--run", "--name", "--dest", "--metrics"]),
+        ("publish", ["--run", "--name", "--dest", "--metrics", "--guidance-scale"]),
+        ("evaluate-text", ["--checkpoint", "--guidance-scales", "--per-digit", "--steps", "--out"]),
     ],
 )
 def test_each_subcommand_help_lists_its_flags(capsys, command, flags):
