@@ -175,7 +175,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="classifier-free guidance w: eps_u + w (eps_c - eps_u); 1 = no guidance",
     )
     sample.add_argument(
-        "--clip-x0", action="store_true", help="clip the predicted clean image to [-1, 1]"
+        "--clip-x0",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="clip the predicted clean image to [-1, 1] at each step (default: the model card's)",
     )
     sample.add_argument("--device", default=None, help="cpu, cuda or mps")
 
@@ -251,6 +254,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=None,
         help="record this default classifier-free guidance scale in the card (sampling)",
+    )
+    pub.add_argument(
+        "--clip-x0",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="record whether sampling clips the predicted clean image by default (sampling)",
     )
     return parser
 
@@ -389,8 +398,14 @@ def _cmd_publish(args: argparse.Namespace) -> int:
     metrics = json.loads(args.metrics.read_text()) if args.metrics else None
     if args.guidance_scale is not None and args.guidance_scale < 0:
         raise CommandError(f"--guidance-scale must be >= 0; got {args.guidance_scale}")
-    sampling = {"guidance_scale": args.guidance_scale} if args.guidance_scale is not None else None
-    card = publish_checkpoint(args.run, args.name, args.dest, metrics=metrics, sampling=sampling)
+    sampling: dict[str, Any] = {}
+    if args.guidance_scale is not None:
+        sampling["guidance_scale"] = args.guidance_scale
+    if args.clip_x0 is not None:
+        sampling["clip_x0"] = args.clip_x0
+    card = publish_checkpoint(
+        args.run, args.name, args.dest, metrics=metrics, sampling=sampling or None
+    )
     print(f"published {args.name}: {card['weights_bytes']} bytes, sha256 {card['sha256'][:12]}...")
     return 0
 

@@ -37,13 +37,15 @@ def draw_samples(
     label: int | None = None,
     prompt: str | Sequence[str] | None = None,
     guidance_scale: float | None = None,
-    clip_x0: bool = False,
+    clip_x0: bool | None = None,
     batch_size: int = 250,
 ) -> Tensor:
     """Draw ``num_samples`` images from ``ckpt``: float32, shape (N, C, H, W), in [-1, 1] (not clipped).
 
     ``prompt`` is one prompt for every sample, or a list of ``num_samples`` prompts, one per
-    sample (the text is encoded once per batch).
+    sample (the text is encoded once per batch). Every option left at None takes the model
+    card's ``sampling`` default; ``clip_x0`` (clip the predicted clean image to [-1, 1] at
+    each step) is off unless the card or the caller turns it on.
 
     Raises:
         ValueError: for an unknown sampler, a label the model does not take, or a prompt
@@ -62,6 +64,7 @@ def draw_samples(
         )
     steps = steps if steps is not None else int(defaults.get("steps", 50))
     eta = eta if eta is not None else float(defaults.get("eta", 0.0))
+    clip_x0 = clip_x0 if clip_x0 is not None else bool(defaults.get("clip_x0", False))
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1; got {batch_size}")
     conditioning = card.get("conditioning", "none")

@@ -60,10 +60,23 @@ def digit_prompts(template: str, per_digit: int) -> list[str]:
 
 
 def _sample(
-    ckpt: Checkpoint, prompts: list[str], w: float, steps: int, seed: int
+    ckpt: Checkpoint,
+    prompts: list[str],
+    w: float,
+    steps: int,
+    seed: int,
+    clip_x0: bool | None = None,
 ) -> tuple[torch.Tensor, float]:
     start = time.perf_counter()
-    x = draw_samples(ckpt, len(prompts), prompt=prompts, guidance_scale=w, steps=steps, seed=seed)
+    x = draw_samples(
+        ckpt,
+        len(prompts),
+        prompt=prompts,
+        guidance_scale=w,
+        steps=steps,
+        seed=seed,
+        clip_x0=clip_x0,
+    )
     return x, time.perf_counter() - start
 
 
@@ -76,8 +89,11 @@ def guidance_sweep(
     seed: int = 0,
     template: str = "a handwritten {d}",
     classifier: nn.Module | None = None,
+    clip_x0: bool | None = None,
 ) -> list[dict[str, Any]]:
     """Prompted-digit accuracy per guidance scale (the same seeds at every scale).
+
+    ``clip_x0`` None uses the model card's sampling default.
 
     Returns:
         One row per scale: ``guidance_scale``, ``accuracy``, ``per_digit``,
@@ -88,8 +104,11 @@ def guidance_sweep(
     prompts = digit_prompts(template, per_digit)
     rows = []
     for w in guidance_scales:
-        x, seconds = _sample(ckpt, prompts, w, steps, seed)
+        x, seconds = _sample(ckpt, prompts, w, steps, seed, clip_x0)
         row = {"guidance_scale": w, **prompted_digit_accuracy(x, prompts, classifier)}
+        row["clip_x0"] = (
+            clip_x0 if clip_x0 is not None else bool(ckpt.card["sampling"].get("clip_x0", False))
+        )
         row["seconds"] = round(seconds, 1)
         row["stroke_width"] = round(
             float(measure_attributes(x.clamp(-1, 1)).stroke_width.mean()), 3
@@ -189,7 +208,9 @@ def text_report(
     """All of Part II's measurements of a text-conditional checkpoint, as a JSON-ready dict.
 
     The attribute and paraphrase measurements use ``guidance_scale`` (default: the model
-    card's), with ``per_digit // 2`` samples per digit and prompt.
+    card's), with ``per_digit // 2`` samples per digit and prompt. Sampling follows the card's
+    defaults; where the card clips the predicted clean image, the digit accuracy at the
+    default scale is also measured without clipping (``without_clip_x0``).
     """
     if ckpt.card.get("conditioning") != "text":
         raise ValueError(f"{ckpt.name!r} is not text-conditional")
@@ -222,5 +243,15 @@ def text_report(
             ckpt, w, per_digit=half, steps=steps, seed=seed, classifier=classifier
         ),
     }
+    if ckpt.card["sampling"].get("clip_x0", False):  # what the clipping default buys
+        report["without_clip_x0"] = guidance_sweep(
+            ckpt,
+            [w],
+            per_digit=per_digit,
+            steps=steps,
+            seed=seed,
+            classifier=classifier,
+            clip_x0=False,
+        )
     report["seconds"] = round(time.perf_counter() - start, 1)
     return report

@@ -93,3 +93,11 @@ def test_wrong_requests_to_an_unconditional_model_are_refused(uncond, kwargs, me
 def test_a_class_conditional_model_needs_a_valid_label(class_cond, label, message):
     with pytest.raises(ValueError, match=message):
         draw_samples(class_cond, 2, label=label)
+
+
+def test_the_cards_clip_default_applies_unless_the_caller_overrides_it(tmp_path, make_tiny_unet):
+    ckpt = _checkpoint(tmp_path, make_tiny_unet, "none")
+    ckpt.card["sampling"]["clip_x0"] = True
+    assert draw_samples(ckpt, 4, seed=3).abs().max().item() <= 1.0
+    unclipped = draw_samples(ckpt, 4, seed=3, clip_x0=False)
+    assert not torch.equal(unclipped, draw_samples(ckpt, 4, seed=3))

@@ -123,6 +123,13 @@ def test_text_report_has_every_measurement(text_ckpt):
     assert len(report["paraphrases"]) == 5 and report["guidance_scale"] == 3.0
 
 
+def test_a_card_that_clips_gets_the_unclipped_accuracy_too(text_ckpt):
+    text_ckpt.card["sampling"]["clip_x0"] = True
+    report = text_report(text_ckpt, guidance_scales=(3.0,), per_digit=1, steps=2)
+    assert report["guidance_sweep"][0]["clip_x0"] is True
+    assert report["without_clip_x0"][0]["clip_x0"] is False
+
+
 def test_evaluate_text_command_writes_the_report(text_ckpt, tmp_path, capsys):
     out = tmp_path / "r.json"
     argv = ["evaluate-text", "--checkpoint", str(text_ckpt.path), "--out", str(out)]
