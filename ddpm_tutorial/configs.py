@@ -58,6 +58,13 @@ class TrainConfig:
             "help": "probability of dropping the condition in training (classifier-free guidance)"
         },
     )
+    autoencoder: str = field(
+        default="",
+        metadata={
+            "help": "train in the latent space of this autoencoder checkpoint (latent diffusion; "
+            "empty: in pixel space)"
+        },
+    )
     model_kind: str = field(
         default="unet", metadata={"help": f"network: one of {', '.join(MODEL_KINDS)}"}
     )
@@ -130,6 +137,8 @@ class TrainConfig:
             raise ValueError(
                 f"dataset {self.dataset!r} needs the {'unet' if self.dataset == 'mnist' else 'mlp'} model"
             )
+        if self.autoencoder and self.dataset != "mnist":
+            raise ValueError("latent diffusion (autoencoder) needs the mnist dataset")
         if (self.conditioning == "text") != (self.model_kind == "text-unet"):
             raise ValueError(
                 f"conditioning {self.conditioning!r} does not fit model_kind {self.model_kind!r}: "
@@ -203,6 +212,38 @@ def _mnist_text(profile: str, encoder: str) -> TrainConfig:
     return TrainConfig(name=name, conditioning="text", model_kind="text-unet", model=model, **train)
 
 
+# the latent denoiser per profile: (UNet fields, training fields); latents are 4 x 7 x 7
+_LATENT_SIZES: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
+    "smoke": (
+        dict(base_channels=16, num_res_blocks=1, num_heads=2),
+        dict(batch_size=32, num_train_steps=30, num_train_images=256, log_every=5,
+             checkpoint_every=0, warmup_steps=5),
+    ),
+    "cpu": (
+        dict(base_channels=64, num_res_blocks=2, num_heads=4),
+        dict(batch_size=64, num_train_steps=3000, learning_rate=1e-3, warmup_steps=100),
+    ),
+    "full": (
+        dict(base_channels=128, num_res_blocks=2, num_heads=4),
+        dict(batch_size=128, num_train_steps=20000, learning_rate=2e-4, ema_decay=0.9995,
+             checkpoint_every=2000),
+    ),
+}
+
+
+def _mnist_latent(profile: str) -> TrainConfig:
+    """Unconditional diffusion in the 4 x 7 x 7 latent space of ``mnist-autoencoder``.
+
+    One resolution (7 is odd, so no downsampling), self-attention over the 49 positions.
+    """
+    unet, train = _LATENT_SIZES[profile]
+    model = UNetConfig(
+        in_channels=4, out_channels=4, image_size=7, channel_mults=(1,),
+        attention_resolutions=(7,), **unet,
+    )
+    return TrainConfig(name="mnist-latent", autoencoder="mnist-autoencoder", model=model, **train)
+
+
 def _toy(dataset: str, profile: str) -> TrainConfig:
     return TrainConfig(
         name=f"toy-{dataset}",
@@ -226,6 +267,7 @@ _BUILDERS = {
     "mnist-class": lambda p: _mnist(p, "class"),
     "mnist-text": lambda p: _mnist_text(p, "transformer"),
     "mnist-text-minilm": lambda p: _mnist_text(p, "minilm"),
+    "mnist-latent": _mnist_latent,
     **{f"toy-{name}": (lambda p, n=name: _toy(n, p)) for name in TOY_DATASETS},
 }
 CONFIG_NAMES = tuple(_BUILDERS)

@@ -1,9 +1,11 @@
 """Metrics of a file of samples, as ``python -m ddpm_tutorial evaluate`` prints them.
 
-For now: the array's shape and pixel statistics, the held-out digit classifier's judgement
-(:func:`~ddpm_tutorial.digit_classifier.digit_quality`) and, given one prompt per sample, how
-often the classifier reads the digit the prompt asked for (:func:`prompted_digit_accuracy`)
-and the attributes measured from the samples. FID and CLIP score join them in Part IV.
+The array's shape and pixel statistics; FID against the held-out digits
+(:func:`ddpm_tutorial.fid.fid`, offline features by default); the held-out digit classifier's
+judgement (:func:`~ddpm_tutorial.digit_classifier.digit_quality`); the attributes measured
+from the samples; and, given one prompt per sample, the CLIP score
+(:func:`ddpm_tutorial.clip.clip_score`) and how often the classifier reads the digit the
+prompt asked for (:func:`prompted_digit_accuracy`).
 """
 
 from __future__ import annotations
@@ -86,8 +88,10 @@ def evaluate_samples_file(
     *,
     prompts: str | os.PathLike[str] | None = None,
     classifier: str = "mnist-classifier",
+    features: str = "mnist-features",
+    clip: str = "mnist-clip",
 ) -> dict[str, Any]:
-    """Metrics of the samples in ``path`` as a JSON-ready dict."""
+    """Metrics of the samples in ``path`` as a JSON-ready dict (``fid``, ``clip_score``, ...)."""
     x = load_samples(path)
     out: dict[str, Any] = {
         "samples": str(path),
@@ -105,6 +109,17 @@ def evaluate_samples_file(
             )
         out["prompts"] = len(lines)
     if tuple(x.shape[1:]) == (1, 28, 28):
+        from .clip import clip_score, load_clip
+        from .fid import fid, reference_statistics
+
+        if x.shape[0] < 2:
+            raise ValueError("FID needs at least 2 samples (hundreds for a useful estimate)")
+        out["fid"] = round(fid(x, features=features), 3)
+        out["fid_reference"] = (
+            f"{features} features; held-out MNIST digits ({reference_statistics(features)[2]})"
+        )
+        if prompts is not None:
+            out["clip_score"] = round(float(clip_score(load_clip(clip), x, lines).mean()), 3)
         model = load_digit_classifier(classifier)
         out["digit_classifier"] = digit_quality(x, model)
         attrs = measure_attributes(x.clamp(-1, 1))

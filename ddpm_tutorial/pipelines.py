@@ -3,6 +3,8 @@
 This is what ``python -m ddpm_tutorial sample`` runs: it picks the sampler, the number of
 steps and the guidance scale from the card unless told otherwise, and builds the condition
 (a digit label for a class-conditional model, the encoded prompt for a text-conditional one).
+A latent diffusion model's card names its autoencoder (``card["latent"]``): the sampler then
+runs in the latent space and the autoencoder's decoder turns the final latents into images.
 """
 
 from __future__ import annotations
@@ -16,7 +18,25 @@ from torch import Tensor
 from .checkpoints import Checkpoint
 from .reverse_process import sample_ddim, sample_ddpm
 
-__all__ = ["draw_samples", "repeat_condition"]
+__all__ = ["decode_with_card", "draw_samples", "repeat_condition"]
+
+
+def decode_with_card(card: Mapping[str, Any], latents: Tensor) -> Tensor:
+    """Decode scaled latents with the autoencoder a latent model's card names (sha256 checked)."""
+    from .checkpoints import CheckpointError, read_card, resolve_checkpoint
+    from .latents import decode_latents, load_autoencoder
+
+    info = card["latent"]
+    autoencoder, scale = load_autoencoder(info["autoencoder"])
+
+    ae_card = read_card(resolve_checkpoint(info["autoencoder"])[1])
+    expected = info.get("autoencoder_sha256")
+    if expected and ae_card.get("sha256") != expected:
+        raise CheckpointError(
+            f"{card.get('name')!r} was trained on the latents of an autoencoder with sha256 "
+            f"{expected[:12]}..., but {info['autoencoder']!r} has {str(ae_card.get('sha256'))[:12]}..."
+        )
+    return decode_latents(autoencoder, latents, float(info.get("scale", scale)))
 
 
 def repeat_condition(cond: Any, n: int) -> Any:
@@ -41,6 +61,8 @@ def draw_samples(
     batch_size: int = 250,
 ) -> Tensor:
     """Draw ``num_samples`` images from ``ckpt``: float32, shape (N, C, H, W), in [-1, 1] (not clipped).
+
+    For a latent model the images are the decoded latents (the decoder's output, not clipped).
 
     ``prompt`` is one prompt for every sample, or a list of ``num_samples`` prompts, one per
     sample (the text is encoded once per batch). Every option left at None takes the model
@@ -122,4 +144,7 @@ def draw_samples(
         else:
             x = sample_ddim(ckpt.model, ckpt.schedule, shape, num_steps=steps, eta=eta, **kwargs)
         out.append(x.cpu())
-    return torch.cat(out)
+    samples = torch.cat(out)
+    if "latent" in card:
+        samples = decode_with_card(card, samples)
+    return samples

@@ -49,6 +49,7 @@ __all__ = [
     "NonFiniteLossError",
     "index_condition",
     "encode_captions",
+    "to_latents",
 ]
 
 
@@ -260,17 +261,20 @@ def load_training_data(
             "split": split,
             "num_images": int(images.shape[0]),
         }
-        if config.conditioning == "text":
+        captions: list[str] | None = None
+        if config.conditioning == "text":  # captions are written from the pixels
             captions, thresholds = caption_training_digits(config, images, labels, split)
-            K = config.captions_per_image
             info.update(
-                captions_per_image=K,
+                captions_per_image=config.captions_per_image,
                 num_pairs=len(captions),
                 num_distinct_captions=len(set(captions)),
                 caption_thresholds=dataclasses.asdict(thresholds),
-                caption_examples=captions[: 2 * K],
+                caption_examples=captions[: 2 * config.captions_per_image],
             )
-            return images.repeat_interleave(K, dim=0), captions, info
+        if config.autoencoder:
+            images, info["latent"] = to_latents(config.autoencoder, images, config.data_source)
+        if captions is not None:
+            return images.repeat_interleave(config.captions_per_image, dim=0), captions, info
         return images, (labels if config.conditioning == "class" else None), info
     n = 10_000 if split == "train" else 2_000
     points = make_toy_data(
@@ -281,6 +285,30 @@ def load_training_data(
         None,
         {"dataset": config.dataset, "source": "generated", "split": split, "num_images": n},
     )
+
+
+def to_latents(autoencoder: str, images: Tensor, data_source: str = "auto") -> tuple[Tensor, dict[str, Any]]:
+    """Scaled latents of ``images`` under an autoencoder checkpoint, and what the card records.
+
+    The scale is the one in the autoencoder's card (measured on the training digits), so the
+    latents have unit variance over the training set.
+    """
+    from .checkpoints import load_checkpoint
+    from .latents import encode_latents
+    from .models.autoencoder import Autoencoder
+
+    ckpt = load_checkpoint(autoencoder)
+    if not isinstance(ckpt.model, Autoencoder):
+        raise ValueError(f"{autoencoder!r} is not an autoencoder checkpoint")
+    scale = float(ckpt.card["latent"]["scale"])
+    latents = encode_latents(ckpt.model, images, scale)
+    return latents, {
+        "autoencoder": ckpt.card.get("name", autoencoder),
+        "autoencoder_sha256": ckpt.card.get("sha256"),
+        "scale": scale,
+        "shape": list(latents.shape[1:]),
+        "std_of_scaled_latents": round(float(latents.std()), 4),
+    }
 
 
 def subset_indices(num_images: int, num_keep: int) -> Tensor:
@@ -467,6 +495,7 @@ def run_training(
     )
     images_per_s = state.step * config.batch_size / max(state.wall_time_s, 1e-9)
     card = {
+        **({"latent": data_info["latent"]} if "latent" in data_info else {}),
         "conditioning": config.conditioning,
         "sampling": {
             "sampler": "ddim",

@@ -12,19 +12,31 @@ from typing import Any
 
 from torch import nn
 
+from .autoencoder import Autoencoder, AutoencoderConfig
 from .classifier import DigitClassifier, DigitClassifierConfig
+from .clip import CLIP, CLIPConfig
+from .feature_net import FeatureNet, FeatureNetConfig
 from .embeddings import TimestepEmbedding, sinusoidal_embedding
 from .mlp import MLPConfig, MLPDenoiser
+from .superres import SuperResConfig, SuperResNet
 from .text_transformer import TextTransformer
 from .text_unet import TextUNet, TextUNetConfig
 from .unet import UNet, UNetConfig
 
 __all__ = [
+    "Autoencoder",
+    "AutoencoderConfig",
+    "CLIP",
+    "CLIPConfig",
     "DigitClassifier",
     "DigitClassifierConfig",
+    "FeatureNet",
+    "FeatureNetConfig",
     "MODEL_KINDS",
     "MLPConfig",
     "MLPDenoiser",
+    "SuperResConfig",
+    "SuperResNet",
     "TextTransformer",
     "TextUNet",
     "TextUNetConfig",
@@ -44,6 +56,10 @@ MODEL_KINDS: dict[str, tuple[type[nn.Module], type]] = {
     "text-unet": (TextUNet, TextUNetConfig),
     "mlp": (MLPDenoiser, MLPConfig),
     "digit-classifier": (DigitClassifier, DigitClassifierConfig),
+    "feature-net": (FeatureNet, FeatureNetConfig),
+    "clip": (CLIP, CLIPConfig),
+    "autoencoder": (Autoencoder, AutoencoderConfig),
+    "super-res": (SuperResNet, SuperResConfig),
 }
 
 
