@@ -21,6 +21,7 @@ The CLIP score of an image and a prompt (Hessel et al. 2021, as used by GLIDE an
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from collections.abc import Sequence
@@ -95,6 +96,18 @@ def captioned_digits(
     from .datasets.mnist import load_mnist
 
     data = load_mnist(split, source=source, verbose=False)  # type: ignore[arg-type]
+    captions, thresholds = _captions(split, captions_per_image, source, seed)
+    return data.images, data.labels, [list(c) for c in captions], thresholds
+
+
+@functools.lru_cache(maxsize=8)
+def _captions(
+    split: str, captions_per_image: int, source: str, seed: int
+) -> tuple[tuple[tuple[str, ...], ...], CaptionThresholds]:
+    """The captions of :func:`captioned_digits`, written once per session (they are fixed)."""
+    from .datasets.mnist import load_mnist
+
+    data = load_mnist(split, source=source, verbose=False)  # type: ignore[arg-type]
     train_images = (
         data.images if split == "train" else load_mnist("train", source=source, verbose=False).images
     )
@@ -106,7 +119,7 @@ def captioned_digits(
         captions_per_image=captions_per_image,
         seed=seed if split == "train" else seed + 10_000,
     )
-    return data.images, data.labels, captions, thresholds
+    return tuple(tuple(c) for c in captions), thresholds
 
 
 def train_clip(

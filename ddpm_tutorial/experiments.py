@@ -33,7 +33,34 @@ from .fid import fid
 from .models import count_parameters
 from .pipelines import draw_samples
 
-__all__ = ["encoder_vs_denoiser", "guidance_tradeoff", "heldout_prompts", "score_samples"]
+__all__ = [
+    "encoder_vs_denoiser",
+    "guidance_tradeoff",
+    "heldout_prompts",
+    "load_experiment",
+    "score_samples",
+]
+
+
+def load_experiment(name: str) -> dict[str, Any]:
+    """The JSON an ``experiment`` command wrote to ``data/experiments/NAME.json``.
+
+    Looked up beside each checkpoint folder (see
+    :func:`~ddpm_tutorial.checkpoints.checkpoint_dirs`), so it is found in a source checkout,
+    from a chapter's folder and in Colab (``$DDPM_TUTORIAL_DATA``).
+    """
+    import json
+
+    from .checkpoints import checkpoint_dirs
+
+    tried = [d.parent / "experiments" / f"{name}.json" for d in checkpoint_dirs()]
+    for path in tried:
+        if path.is_file():
+            return json.loads(path.read_text())
+    raise FileNotFoundError(
+        f"no experiment {name!r}; looked for {', '.join(str(p) for p in tried[:3])}; run "
+        f"`python -m ddpm_tutorial experiment {name} ... --out data/experiments/{name}.json`"
+    )
 
 
 def heldout_prompts(num_prompts: int, seed: int = 0) -> list[str]:

@@ -192,7 +192,8 @@ def run_autoencoder_training(
     wall = time.perf_counter() - start
     scale = latent_scale(model, train.images)
     recon = decode_latents(model, encode_latents(model, test.images, scale), scale)
-    mean, logvar = model.encode(test.images[:500])
+    with torch.no_grad():
+        mean, logvar = model.encode(test.images[:500])
     metrics = {
         "held_out_reconstruction": reconstruction_metrics(test.images, recon),
         "posterior_std_mean": round(float((0.5 * logvar).exp().mean()), 4),

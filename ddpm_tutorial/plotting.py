@@ -16,7 +16,15 @@ from typing import Any
 import numpy as np
 import torch
 
-__all__ = ["to_display", "image_grid", "save_image_grid", "show_images", "animate_images", "jshtml"]
+__all__ = [
+    "to_display",
+    "image_grid",
+    "save_image_grid",
+    "show_images",
+    "animate_images",
+    "jshtml",
+    "draw_pipeline",
+]
 
 
 def to_display(images: Any) -> np.ndarray:
@@ -162,3 +170,64 @@ def jshtml(anim: Any, **kwargs: Any) -> str:
     which styles the same ``fa fa-play``-style icons, so the link is dropped.
     """
     return _FONT_AWESOME_CDN.sub("", anim.to_jshtml(**kwargs))
+
+
+def draw_pipeline(
+    stages: Sequence[tuple[str, str]],
+    *,
+    inputs: str | None = None,
+    output: str | None = None,
+    ax: Any = None,
+    width: float = 2.6,
+) -> Any:
+    """A block diagram of a generation system: boxes left to right, joined by arrows.
+
+    Args:
+        stages: ``(title, detail)`` per box, e.g. ``("text encoder", "CLIP ViT-L/14, 123M")``.
+        inputs: a label left of the first box (e.g. ``'"a red cube"'``).
+        output: a label right of the last box.
+        ax: matplotlib axes to draw into (default: a new figure).
+        width: width of a box in axes units (boxes are 1 apart plus this width).
+
+    Returns:
+        The axes.
+    """
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
+
+    if not stages:
+        raise ValueError("draw_pipeline needs at least one stage")
+    gap = 0.9
+    n = len(stages)
+    total = n * width + (n - 1) * gap + (2 * 1.6 if inputs or output else 0)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(max(6.0, 1.15 * total), 1.9))
+    x = 1.6 if inputs else 0.0
+    colours = ("#dbe9f6", "#fde8c8", "#dff2dd", "#f3dcef", "#e8e8e8")
+    if inputs:
+        ax.text(0.0, 0.5, inputs, ha="left", va="center", fontsize=9, style="italic")
+        ax.add_patch(FancyArrowPatch((1.05, 0.5), (x - 0.05, 0.5), arrowstyle="-|>", mutation_scale=12))
+    for i, (title, detail) in enumerate(stages):
+        ax.add_patch(
+            FancyBboxPatch(
+                (x, 0.1), width, 0.8, boxstyle="round,pad=0.02,rounding_size=0.08",
+                facecolor=colours[i % len(colours)], edgecolor="0.3",
+            )
+        )
+        ax.text(x + width / 2, 0.64, title, ha="center", va="center", fontsize=10, weight="bold")
+        ax.text(x + width / 2, 0.33, detail, ha="center", va="center", fontsize=8, wrap=True)
+        if i < n - 1:
+            ax.add_patch(
+                FancyArrowPatch((x + width + 0.05, 0.5), (x + width + gap - 0.05, 0.5),
+                                arrowstyle="-|>", mutation_scale=12)
+            )
+        x += width + gap
+    if output:
+        x -= gap
+        ax.add_patch(FancyArrowPatch((x + 0.05, 0.5), (x + 0.6, 0.5), arrowstyle="-|>", mutation_scale=12))
+        ax.text(x + 0.7, 0.5, output, ha="left", va="center", fontsize=9, style="italic")
+        x += 1.6
+    ax.set_xlim(-0.1, x + 0.1)
+    ax.set_ylim(0, 1)
+    ax.axis("off")
+    return ax

@@ -303,7 +303,7 @@ def to_latents(autoencoder: str, images: Tensor, data_source: str = "auto") -> t
     scale = float(ckpt.card["latent"]["scale"])
     latents = encode_latents(ckpt.model, images, scale)
     return latents, {
-        "autoencoder": ckpt.card.get("name", autoencoder),
+        "autoencoder": autoencoder,
         "autoencoder_sha256": ckpt.card.get("sha256"),
         "scale": scale,
         "shape": list(latents.shape[1:]),

@@ -82,3 +82,18 @@ def test_titled_panels_wrap_into_rows_of_nrow():
     assert axes.shape == (3, 2)
     assert [a.get_title() for a in axes.flat[:5]] == list("abcde")
     assert not axes.flat[5].axison  # the empty panel is hidden
+
+
+def test_draw_pipeline_draws_one_box_per_stage():
+    import matplotlib.pyplot as plt
+
+    from ddpm_tutorial.plotting import draw_pipeline
+
+    ax = draw_pipeline([("text encoder", "CLIP"), ("generator", "UNet"), ("decoder", "VAE")],
+                       inputs='"a 3"', output="image")
+    boxes = [p for p in ax.patches if type(p).__name__ == "FancyBboxPatch"]
+    assert len(boxes) == 3
+    assert {"text encoder", "generator", "decoder"} <= {t.get_text() for t in ax.texts}
+    plt.close("all")
+    with pytest.raises(ValueError, match="at least one"):
+        draw_pipeline([])

@@ -47,6 +47,11 @@ TERMS: list[tuple[str, list[str]]] = [
     ("Text encoder", ["text encoder"]),
     ("Cross-attention", ["cross-attention"]),
     ("Text-to-image generation", ["text-to-image"]),
+    ("FID", ["FID"]),
+    ("CLIP score", ["CLIP score"]),
+    ("Autoencoder", ["autoencoder"]),
+    ("Latent space", ["latent space"]),
+    ("Super-resolution", ["super-resolution"]),
 ]
 
 PROTECTED = re.compile(r"\{[a-z:-]+\}`[^`]*`|`[^`]*`|\$\$[^$]*\$\$|\$[^$]*\$|\[[^\]]*\]\([^)]*\)|<[^>]+>|https?://\S+")
