@@ -63,3 +63,33 @@ def test_the_text_model_cards_carry_their_measured_report(name):
     )
     assert default["num_samples"] >= 100 and len(default["per_digit"]) == 10
     assert {r["word"] for r in report["attributes"]} >= {"thin", "thick", "slanted"}
+
+
+def test_the_shipped_latent_model_samples_digits_through_the_command_line(tmp_path):
+    import numpy as np
+
+    from ddpm_tutorial.cli import main
+    from ddpm_tutorial.digit_classifier import digit_quality
+
+    card = load_checkpoint("mnist-latent").card
+    assert card["latent"]["autoencoder"] == "mnist-autoencoder"
+    assert card["latent"]["autoencoder_sha256"] == read_card(DATA / "checkpoints" / "mnist-autoencoder.json")["sha256"]
+    out = tmp_path / "s.npy"
+    assert main(["sample", "--checkpoint", "mnist-latent", "--num-samples", "20", "--steps", "20", "--out", str(out)]) == 0
+    x = np.load(out)
+    assert x.shape == (20, 1, 28, 28)
+    import torch
+
+    assert digit_quality(torch.from_numpy(x))["confident_fraction"] >= 0.4
+
+
+def test_the_part4_cards_record_their_validation():
+    features = load_checkpoint("mnist-features").card["metrics"]
+    assert features["fid_validation"]["monotonic"] is True
+    assert features["accuracy_on_held_out_digits"] > 0.98
+    clip = load_checkpoint("mnist-clip").card["metrics"]
+    assert clip["zero_shot_accuracy"] > 0.9
+    assert clip["clip_score_real_pairs"] > clip["clip_score_shuffled_pairs"] + 20
+    ae = load_checkpoint("mnist-autoencoder").card
+    assert ae["latent"]["shape"] == [4, 7, 7]
+    assert ae["metrics"]["held_out_reconstruction"]["psnr_db"] > 25
