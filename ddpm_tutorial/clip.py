@@ -22,7 +22,6 @@ The CLIP score of an image and a prompt (Hessel et al. 2021, as used by GLIDE an
 from __future__ import annotations
 
 import functools
-import math
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -109,7 +108,9 @@ def _captions(
 
     data = load_mnist(split, source=source, verbose=False)  # type: ignore[arg-type]
     train_images = (
-        data.images if split == "train" else load_mnist("train", source=source, verbose=False).images
+        data.images
+        if split == "train"
+        else load_mnist("train", source=source, verbose=False).images
     )
     thresholds = CaptionThresholds.fit(measure_attributes(train_images))
     captions = make_captions(
@@ -233,7 +234,12 @@ def retrieval_metrics(
     * ``image_to_text_true_r1``: the top caption among all N is true of the image.
     """
     u = _image_embeddings(model, images)
-    v = torch.cat([model.encode_prompts(list(captions[i : i + 500])).cpu() for i in range(0, len(captions), 500)])
+    v = torch.cat(
+        [
+            model.encode_prompts(list(captions[i : i + 500])).cpu()
+            for i in range(0, len(captions), 500)
+        ]
+    )
     sim = v @ u.T  # (N texts, N images)
     N = len(captions)
     attrs = measure_attributes(images.clamp(-1, 1))
@@ -294,12 +300,17 @@ def run_clip_training(
     )
     test_captions = [c[0] for c in test_caps]
     scores = clip_score(model, test_images, test_captions)
-    shuffled = [test_captions[i] for i in torch.randperm(len(test_captions), generator=torch.Generator().manual_seed(seed))]
+    shuffled = [
+        test_captions[i]
+        for i in torch.randperm(len(test_captions), generator=torch.Generator().manual_seed(seed))
+    ]
     metrics = {
         "zero_shot_accuracy": round(zero_shot_accuracy(model, test_images, test_labels), 4),
         "retrieval": retrieval_metrics(model, test_images, test_labels, test_captions, thresholds),
         "clip_score_real_pairs": round(float(scores.mean()), 2),
-        "clip_score_shuffled_pairs": round(float(clip_score(model, test_images, shuffled).mean()), 2),
+        "clip_score_shuffled_pairs": round(
+            float(clip_score(model, test_images, shuffled).mean()), 2
+        ),
         "temperature": round(model.temperature, 4),
         "evaluated_on": f"held-out split, {len(test_captions)} digits, one caption each",
     }

@@ -81,7 +81,9 @@ def train_digit_classifier(
     model.train()
     for _ in range(steps):
         idx = torch.randint(0, images.shape[0], (batch_size,), generator=g)
-        loss = F.cross_entropy(model(augment_digits(images[idx], g)), labels[idx], label_smoothing=0.05)
+        loss = F.cross_entropy(
+            model(augment_digits(images[idx], g)), labels[idx], label_smoothing=0.05
+        )
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -156,7 +158,6 @@ def run_classifier_training(
     command: str = "",
 ) -> dict[str, Any]:
     """Train on the held-out split, measure on the training split, write ``out_dir/model.*``."""
-    from .checkpoints import save_checkpoint
     from .datasets.mnist import load_mnist
 
     train = load_mnist(
@@ -173,11 +174,39 @@ def run_classifier_training(
         "confident_fraction_real_digits": round(float((conf > 0.9).double().mean()), 4),
         "evaluated_on": f"{evals.source} {evals.split} split, {len(evals)} digits",
     }
+    return _save_classifier(
+        model,
+        out_dir,
+        "mnist-classifier",
+        train=train,
+        steps=steps,
+        seed=seed,
+        wall=wall,
+        metrics=metrics,
+        command=command,
+    )
+
+
+def _save_classifier(
+    model: nn.Module,
+    out_dir: str | Path,
+    name: str,
+    *,
+    train: Any,
+    steps: int,
+    seed: int,
+    wall: float,
+    metrics: dict[str, Any],
+    command: str,
+) -> dict[str, Any]:
+    """Write a classifier trained by :func:`train_digit_classifier` with its model card."""
+    from .checkpoints import save_checkpoint
+
     card = {
         "data": {
             "dataset": "mnist",
             "source": train.source,
-            "split": "test",
+            "split": train.split,
             "num_images": len(train),
         },
         "training": {
@@ -191,11 +220,7 @@ def run_classifier_training(
         "command": command,
     }
     return save_checkpoint(
-        model,
-        Path(out_dir) / "model.safetensors",
-        schedule=None,
-        name="mnist-classifier",
-        card=card,
+        model, Path(out_dir) / "model.safetensors", schedule=None, name=name, card=card
     )
 
 
@@ -215,7 +240,6 @@ def run_feature_training(
     the FID of real training digits against the held-out reference (near zero), and of
     blurred, noised and pixel-shuffled digits at rising strengths (rising FID).
     """
-    from .checkpoints import save_checkpoint
     from .datasets.mnist import load_mnist
     from .fid import fid_validation
     from .models.feature_net import FeatureNet, FeatureNetConfig
@@ -238,27 +262,14 @@ def run_feature_training(
         "evaluated_on": f"{held_out.source} {held_out.split} split, {len(held_out)} digits",
         "fid_validation": fid_validation(extract, train.images, held_out.images, seed=seed),
     }
-    card = {
-        "data": {
-            "dataset": "mnist",
-            "source": train.source,
-            "split": "train",
-            "num_images": len(train),
-        },
-        "training": {
-            "steps": steps,
-            "batch_size": 128,
-            "seed": seed,
-            "wall_time_s": round(wall, 1),
-            "augmentation": "rotation +-12 deg, scale 0.9-1.1, shift +-2 px",
-        },
-        "metrics": metrics,
-        "command": command,
-    }
-    return save_checkpoint(
+    return _save_classifier(
         model,
-        Path(out_dir) / "model.safetensors",
-        schedule=None,
-        name="mnist-features",
-        card=card,
+        out_dir,
+        "mnist-features",
+        train=train,
+        steps=steps,
+        seed=seed,
+        wall=wall,
+        metrics=metrics,
+        command=command,
     )

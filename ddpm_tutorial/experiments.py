@@ -106,6 +106,25 @@ def _parts(ckpt: Checkpoint) -> dict[str, Any]:
     }
 
 
+def _sample_and_score(
+    ckpt: Checkpoint,
+    prompts: list[str],
+    w: float,
+    steps: int,
+    seed: int,
+    judges: tuple[nn.Module, nn.Module],
+) -> dict[str, Any]:
+    """Samples for ``prompts`` at guidance scale ``w``, scored; with the sampling time."""
+    start = time.perf_counter()
+    x = draw_samples(ckpt, len(prompts), prompt=prompts, guidance_scale=w, steps=steps, seed=seed)
+    seconds = time.perf_counter() - start
+    clip, classifier = judges
+    return {
+        **score_samples(x, prompts, clip=clip, classifier=classifier),
+        "seconds": round(seconds, 1),
+    }
+
+
 def guidance_tradeoff(
     ckpt: Checkpoint,
     guidance_scales: Sequence[float] = (1.0, 2.0, 3.0, 5.0, 8.0),
@@ -116,19 +135,11 @@ def guidance_tradeoff(
 ) -> dict[str, Any]:
     """FID, CLIP score and prompted-digit accuracy per guidance scale (same prompts and seeds)."""
     prompts = heldout_prompts(num_samples, seed)
-    clip, classifier = load_clip(), load_digit_classifier()
-    rows = []
-    for w in guidance_scales:
-        start = time.perf_counter()
-        x = draw_samples(ckpt, num_samples, prompt=prompts, guidance_scale=w, steps=steps, seed=seed)
-        seconds = time.perf_counter() - start
-        rows.append(
-            {
-                "guidance_scale": w,
-                **score_samples(x, prompts, clip=clip, classifier=classifier),
-                "seconds": round(seconds, 1),
-            }
-        )
+    judges = (load_clip(), load_digit_classifier())
+    rows = [
+        {"guidance_scale": w, **_sample_and_score(ckpt, prompts, w, steps, seed, judges)}
+        for w in guidance_scales
+    ]
     return {
         "experiment": "guidance-tradeoff",
         "checkpoint": ckpt.name,
@@ -149,23 +160,12 @@ def encoder_vs_denoiser(
 ) -> dict[str, Any]:
     """One row per text-to-image checkpoint: its parts' sizes and the three measures."""
     prompts = heldout_prompts(num_samples, seed)
-    clip, classifier = load_clip(), load_digit_classifier()
+    judges = (load_clip(), load_digit_classifier())
     rows = []
     for name in checkpoints:
         ckpt = load_checkpoint(name)
-        start = time.perf_counter()
-        x = draw_samples(
-            ckpt, num_samples, prompt=prompts, guidance_scale=guidance_scale, steps=steps, seed=seed
-        )
-        seconds = time.perf_counter() - start
-        rows.append(
-            {
-                "checkpoint": ckpt.name,
-                **_parts(ckpt),
-                **score_samples(x, prompts, clip=clip, classifier=classifier),
-                "seconds": round(seconds, 1),
-            }
-        )
+        row = _sample_and_score(ckpt, prompts, guidance_scale, steps, seed, judges)
+        rows.append({"checkpoint": ckpt.name, **_parts(ckpt), **row})
     return {
         "experiment": "encoder-vs-denoiser",
         "guidance_scale": guidance_scale,

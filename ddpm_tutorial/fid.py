@@ -250,8 +250,12 @@ def corrupt_images(
         k = _gaussian_kernel(strength).to(images)
         r = (k.numel() - 1) // 2
         x = F.pad(images + 1, (r, r, r, r))  # pad with background (-1 -> 0)
-        x = F.conv2d(x, k.view(1, 1, 1, -1).expand(images.shape[1], 1, 1, -1), groups=images.shape[1])
-        x = F.conv2d(x, k.view(1, 1, -1, 1).expand(images.shape[1], 1, -1, 1), groups=images.shape[1])
+        x = F.conv2d(
+            x, k.view(1, 1, 1, -1).expand(images.shape[1], 1, 1, -1), groups=images.shape[1]
+        )
+        x = F.conv2d(
+            x, k.view(1, 1, -1, 1).expand(images.shape[1], 1, -1, 1), groups=images.shape[1]
+        )
         return x - 1
     if kind == "noise":
         noise = torch.randn(images.shape, generator=generator).to(images)

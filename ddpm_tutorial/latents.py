@@ -52,7 +52,11 @@ def kl_divergence(mean: Tensor, logvar: Tensor) -> Tensor:
 
 
 def vae_loss(
-    model: Autoencoder, x: Tensor, *, kl_weight: float = 1e-3, generator: torch.Generator | None = None
+    model: Autoencoder,
+    x: Tensor,
+    *,
+    kl_weight: float = 1e-3,
+    generator: torch.Generator | None = None,
 ) -> tuple[Tensor, dict[str, float]]:
     """The loss of the module docstring for a batch x (B, 1, 28, 28); also its two parts."""
     mean, logvar = model.encode(x)
@@ -60,7 +64,10 @@ def vae_loss(
     z = mean + (0.5 * logvar).exp() * eps
     recon = (model.decode(z) - x).square().flatten(1).sum(1).mean()
     kl = kl_divergence(mean, logvar).mean()
-    return recon + kl_weight * kl, {"reconstruction": float(recon.detach()), "kl": float(kl.detach())}
+    return recon + kl_weight * kl, {
+        "reconstruction": float(recon.detach()),
+        "kl": float(kl.detach()),
+    }
 
 
 def train_autoencoder(
@@ -90,7 +97,9 @@ def train_autoencoder(
         idx = torch.randint(0, images.shape[0], (batch_size,), generator=g)
         loss, parts = vae_loss(model, images[idx], kl_weight=kl_weight, generator=g)
         if not math.isfinite(float(loss.detach())):
-            raise FloatingPointError(f"autoencoder loss became {float(loss.detach())} at step {step}")
+            raise FloatingPointError(
+                f"autoencoder loss became {float(loss.detach())} at step {step}"
+            )
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -202,7 +211,12 @@ def run_autoencoder_training(
         "evaluated_on": f"{test.source} {test.split} split, {len(test)} digits",
     }
     card = {
-        "data": {"dataset": "mnist", "source": train.source, "split": "train", "num_images": len(train)},
+        "data": {
+            "dataset": "mnist",
+            "source": train.source,
+            "split": "train",
+            "num_images": len(train),
+        },
         "training": {
             "steps": steps,
             "batch_size": 128,
@@ -216,5 +230,9 @@ def run_autoencoder_training(
         "command": command,
     }
     return save_checkpoint(
-        model, Path(out_dir) / "model.safetensors", schedule=None, name="mnist-autoencoder", card=card
+        model,
+        Path(out_dir) / "model.safetensors",
+        schedule=None,
+        name="mnist-autoencoder",
+        card=card,
     )

@@ -79,6 +79,9 @@ def train_super_resolution(
 def super_resolution_report(model: SuperResNet, images: Tensor) -> dict[str, dict[str, float]]:
     """Reconstruction error of nearest, bilinear, bicubic and ``model`` on held-out images."""
     low = downsample(images)
-    out = {mode: reconstruction_metrics(images, upsample(low, mode=mode)) for mode in ("nearest", "bilinear", "bicubic")}
+    out = {
+        mode: reconstruction_metrics(images, upsample(low, mode=mode))
+        for mode in ("nearest", "bilinear", "bicubic")
+    }
     out["network"] = reconstruction_metrics(images, model(low))
     return out

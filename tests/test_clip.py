@@ -48,7 +48,15 @@ def test_a_short_training_lowers_the_loss_and_scores_are_clipped():
     pick = torch.randperm(len(images), generator=torch.Generator().manual_seed(0))[:256]
     images, labels = images[pick], labels[pick]
     captions = [captions[i] for i in pick.tolist()]
-    model = CLIP(CLIPConfig(vocabulary=caption_vocabulary(), image_channels=8, text_dim=16, text_layers=1, text_heads=2))
+    model = CLIP(
+        CLIPConfig(
+            vocabulary=caption_vocabulary(),
+            image_channels=8,
+            text_dim=16,
+            text_layers=1,
+            text_heads=2,
+        )
+    )
     ids = model.tokenize([c[0] for c in captions[:64]])
     with torch.no_grad():
         before = float(contrastive_loss(model(images[:64], ids)))
@@ -58,7 +66,9 @@ def test_a_short_training_lowers_the_loss_and_scores_are_clipped():
     assert after < before
     s = clip_score(model, images[:10], [c[0] for c in captions[:10]])
     assert s.shape == (10,) and (s >= 0).all() and (s <= 100).all()
-    r = retrieval_metrics(model, images[:50], labels[:50], [c[0] for c in captions[:50]], thresholds)
+    r = retrieval_metrics(
+        model, images[:50], labels[:50], [c[0] for c in captions[:50]], thresholds
+    )
     assert 0 <= r["text_to_image_r1"] <= r["text_to_image_r5"] <= 1
     assert r["chance_r1"] == 0.02
     with pytest.raises(ValueError, match="one each"):

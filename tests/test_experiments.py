@@ -12,8 +12,6 @@ from ddpm_tutorial.checkpoints import load_checkpoint, read_card, save_checkpoin
 from ddpm_tutorial.cli import main
 from ddpm_tutorial.datasets.captions import caption_vocabulary, prompt_digit
 from ddpm_tutorial.datasets.mnist import load_mnist
-from ddpm_tutorial.models import TextUNet, TextUNetConfig
-from ddpm_tutorial.schedules import NoiseSchedule
 from ddpm_tutorial.experiments import (
     encoder_vs_denoiser,
     guidance_tradeoff,
@@ -21,6 +19,8 @@ from ddpm_tutorial.experiments import (
     load_experiment,
     score_samples,
 )
+from ddpm_tutorial.models import TextUNet, TextUNetConfig
+from ddpm_tutorial.schedules import NoiseSchedule
 
 from .conftest import TINY_UNET
 
@@ -32,7 +32,10 @@ def text_ckpt_path(tmp_path, randomize):
         **TINY_UNET, text_dim=16, text_layers=1, text_heads=2, vocabulary=caption_vocabulary()
     )
     path = tmp_path / "text.safetensors"
-    card = {"conditioning": "text", "sampling": {"sampler": "ddim", "steps": 2, "guidance_scale": 3.0}}
+    card = {
+        "conditioning": "text",
+        "sampling": {"sampler": "ddim", "steps": 2, "guidance_scale": 3.0},
+    }
     save_checkpoint(randomize(TextUNet(cfg)), path, schedule=NoiseSchedule.linear(20), card=card)
     return path
 
@@ -67,15 +70,28 @@ def test_experiments_run_on_a_tiny_text_model(text_ckpt_path):
     sizes = encoder_vs_denoiser([str(text_ckpt_path)], num_samples=6, steps=2)
     row = sizes["rows"][0]
     assert row["text_encoder"] == "transformer" and row["text_encoder_parameters"] > 0
-    assert row["denoiser_parameters"] + row["text_encoder_parameters"] == read_card(
-        text_ckpt_path.with_suffix(".json")
-    )["model"]["parameters"]
+    assert (
+        row["denoiser_parameters"] + row["text_encoder_parameters"]
+        == read_card(text_ckpt_path.with_suffix(".json"))["model"]["parameters"]
+    )
 
 
 def test_experiment_command_writes_json(text_ckpt_path, tmp_path, capsys):
     out = tmp_path / "t.json"
-    argv = ["experiment", "guidance-tradeoff", "--checkpoints", str(text_ckpt_path),
-            "--guidance-scales", "1", "--num-samples", "4", "--steps", "2", "--out", str(out)]
+    argv = [
+        "experiment",
+        "guidance-tradeoff",
+        "--checkpoints",
+        str(text_ckpt_path),
+        "--guidance-scales",
+        "1",
+        "--num-samples",
+        "4",
+        "--steps",
+        "2",
+        "--out",
+        str(out),
+    ]
     assert main(argv) == 0
     saved = json.loads(out.read_text())
     assert saved["command"].startswith("python -m ddpm_tutorial experiment guidance-tradeoff")
@@ -100,7 +116,12 @@ def test_evaluate_prints_fid_and_clip_score(tmp_path, capsys):
     pick = torch.randperm(1000, generator=torch.Generator().manual_seed(0))[:100]
     np.save(tmp_path / "s.npy", test.images[pick].numpy())
     (tmp_path / "p.txt").write_text("".join(f"a handwritten {int(d)}\n" for d in test.labels[pick]))
-    assert main(["evaluate", "--samples", str(tmp_path / "s.npy"), "--prompts", str(tmp_path / "p.txt")]) == 0
+    assert (
+        main(
+            ["evaluate", "--samples", str(tmp_path / "s.npy"), "--prompts", str(tmp_path / "p.txt")]
+        )
+        == 0
+    )
     out = json.loads(capsys.readouterr().out)
     assert 0 < out["fid"] < 10 and out["clip_score"] > 50
     assert out["prompted_digit"]["accuracy"] > 0.95
@@ -111,7 +132,10 @@ def test_aux_trainers_write_a_card(command, tmp_path, capsys, monkeypatch):
     monkeypatch.setattr("ddpm_tutorial.fid.VALIDATION_STRENGTHS", {"blur": (1.0,), "noise": (0.2,)})
     assert main([command, "--out", str(tmp_path), "--steps", "2", "--threads", "1"]) == 0
     card = read_card(tmp_path / "model.json")
-    assert card["command"] == f"python -m ddpm_tutorial {command} --out {tmp_path} --steps 2 --threads 1"
+    assert (
+        card["command"]
+        == f"python -m ddpm_tutorial {command} --out {tmp_path} --steps 2 --threads 1"
+    )
     assert card["training"]["steps"] == 2 and card["metrics"]
     assert json.loads(capsys.readouterr().out) == card["metrics"]
     load_checkpoint(tmp_path)  # loads back, hash checked

@@ -71,7 +71,10 @@ def test_corruptions_keep_shape_and_grow_with_strength():
     g = torch.Generator().manual_seed(0)
     for kind in CORRUPTIONS:
         assert torch.equal(corrupt_images(x, kind, 0.0), x)
-        weak, strong = (corrupt_images(x, kind, s, g) for s in (0.1 if kind != "blur" else 0.5, 0.4 if kind != "blur" else 2.0))
+        weak, strong = (
+            corrupt_images(x, kind, s, g)
+            for s in (0.1 if kind != "blur" else 0.5, 0.4 if kind != "blur" else 2.0)
+        )
         assert weak.shape == x.shape
         assert (weak - x).abs().mean() < (strong - x).abs().mean()
     blurred = corrupt_images(x, "blur", 1.0)

@@ -48,7 +48,22 @@ def test_a_latent_model_trains_and_samples_images_through_the_cli(tiny_autoencod
     x = draw_samples(ckpt, 3, steps=2)
     assert x.shape == (3, 1, 28, 28)  # decoded: images, not latents
     out = tmp_path / "s.npy"
-    assert main(["sample", "--checkpoint", str(tmp_path / "run"), "--num-samples", "2", "--steps", "2", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "sample",
+                "--checkpoint",
+                str(tmp_path / "run"),
+                "--num-samples",
+                "2",
+                "--steps",
+                "2",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     assert np.load(out).shape == (2, 1, 28, 28)
 
 

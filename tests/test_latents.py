@@ -6,7 +6,8 @@ import math
 
 import pytest
 import torch
-from torch.distributions import Normal, kl_divergence as torch_kl
+from torch.distributions import Normal
+from torch.distributions import kl_divergence as torch_kl
 
 from ddpm_tutorial.datasets.mnist import load_mnist
 from ddpm_tutorial.latents import (
@@ -35,7 +36,9 @@ def test_vae_loss_is_reconstruction_plus_weighted_kl():
     ae = Autoencoder(AutoencoderConfig(channels=8))
     x = torch.rand(4, 1, 28, 28) * 2 - 1
     loss, parts = vae_loss(ae, x, kl_weight=0.5, generator=torch.Generator().manual_seed(1))
-    assert float(loss.detach()) == pytest.approx(parts["reconstruction"] + 0.5 * parts["kl"], rel=1e-5)
+    assert float(loss.detach()) == pytest.approx(
+        parts["reconstruction"] + 0.5 * parts["kl"], rel=1e-5
+    )
 
 
 def test_training_lowers_the_error_and_the_scale_gives_unit_variance():

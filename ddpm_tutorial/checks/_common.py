@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -45,3 +46,13 @@ def diagnose(actual: Tensor, mistakes: list[tuple[Tensor, str]], rtol: float, at
     """The sentences of every known mistake whose result equals ``actual``, or ''."""
     found = [sentence for wrong, sentence in mistakes if close(actual, wrong.double(), rtol, atol)]
     return "".join(" " + sentence for sentence in found)
+
+
+def call_reader(name: str, candidate: Callable[..., Any], *args: Any) -> Any:
+    """Call the reader's function; turn any exception into a readable AssertionError."""
+    try:
+        return candidate(*args)
+    except Exception as err:  # noqa: BLE001 - any error of the reader's code is reported
+        raise AssertionError(
+            f"{name} failed: calling your function raised {type(err).__name__}: {err}"
+        ) from err

@@ -16,21 +16,12 @@ from torch import Tensor
 
 from ..forward_process import add_noise, add_noise_step
 from ..schedules import NoiseSchedule, gather_at
+from ._common import call_reader
 
 __all__ = ["check_add_noise", "check_add_noise_step", "check_alpha_bars", "check_snr"]
 
 
 # ---------------------------------------------------------------------------- shared helpers
-def _call(name: str, candidate: Callable[..., Any], *args: Any) -> Any:
-    """Call the reader's function; turn any exception into a readable AssertionError."""
-    try:
-        return candidate(*args)
-    except Exception as err:  # noqa: BLE001 - any error of the reader's code is reported
-        raise AssertionError(
-            f"{name} failed: calling your function raised {type(err).__name__}: {err}"
-        ) from err
-
-
 def _as_tensor(name: str, value: Any, like: Tensor, what: str = "the result") -> Tensor:
     """Check that the reader returned a tensor of the expected shape."""
     if not isinstance(value, Tensor):
@@ -97,7 +88,7 @@ def check_add_noise(candidate: Callable[[Tensor, Tensor, Tensor, NoiseSchedule],
     """
     name = "check_add_noise"
     x0, t, noise, schedule = _fixed_batch()
-    actual = _as_tensor(name, _call(name, candidate, x0, t, noise, schedule), x0)
+    actual = _as_tensor(name, call_reader(name, candidate, x0, t, noise, schedule), x0)
     expected = add_noise(x0, t, noise, schedule)
     ab = gather_at(schedule.alpha_bars, t, like=x0)
     a = gather_at(schedule.alphas, t, like=x0)
@@ -142,7 +133,7 @@ def check_add_noise_step(
     """
     name = "check_add_noise_step"
     x_prev, t, noise, schedule = _fixed_batch(seed=1)
-    actual = _as_tensor(name, _call(name, candidate, x_prev, t, noise, schedule), x_prev)
+    actual = _as_tensor(name, call_reader(name, candidate, x_prev, t, noise, schedule), x_prev)
     expected = add_noise_step(x_prev, t, noise, schedule)
     a = gather_at(schedule.alphas, t, like=x_prev)
     b = gather_at(schedule.betas, t, like=x_prev)
@@ -178,7 +169,7 @@ def check_alpha_bars(candidate: Callable[[Tensor], Tensor]) -> None:
     name = "check_alpha_bars"
     betas = torch.tensor([0.01, 0.05, 0.1, 0.2, 0.3, 0.5], dtype=torch.float64)
     expected = NoiseSchedule.from_betas(betas).alpha_bars
-    actual = _as_tensor(name, _call(name, candidate, betas.clone()), expected, "alpha_bars")
+    actual = _as_tensor(name, call_reader(name, candidate, betas.clone()), expected, "alpha_bars")
     alphas = 1 - betas
     shifted = torch.cat([torch.ones(1, dtype=betas.dtype), expected[:-1]])
     mistakes = [
@@ -208,7 +199,7 @@ def check_snr(candidate: Callable[[Tensor], Tensor]) -> None:
     name = "check_snr"
     alpha_bars = NoiseSchedule.cosine(20).alpha_bars[:-1]  # the last value is ~0: skip it
     expected = alpha_bars / (1 - alpha_bars)
-    actual = _as_tensor(name, _call(name, candidate, alpha_bars.clone()), expected, "the SNR")
+    actual = _as_tensor(name, call_reader(name, candidate, alpha_bars.clone()), expected, "the SNR")
     mistakes = [
         (
             1 / expected,

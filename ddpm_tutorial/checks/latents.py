@@ -16,16 +16,9 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ..latents import kl_divergence
-from ._common import as_tensor, close, diagnose, max_diff
+from ._common import as_tensor, call_reader, close, diagnose, max_diff
 
 __all__ = ["check_downsample", "check_kl_divergence", "check_scale_latents"]
-
-
-def _call(name: str, fn: Callable[..., Any], *args: Any) -> Any:
-    try:
-        return fn(*args)
-    except Exception as err:  # the reader's code: report, don't hide
-        raise AssertionError(f"{name} failed: your function raised {type(err).__name__}: {err}") from err
 
 
 def check_kl_divergence(candidate: Callable[[Tensor, Tensor], Any]) -> None:
@@ -34,7 +27,7 @@ def check_kl_divergence(candidate: Callable[[Tensor, Tensor], Any]) -> None:
     g = torch.Generator().manual_seed(0)
     mean = torch.randn(3, 2, 4, 4, generator=g, dtype=torch.float64)
     logvar = torch.randn(3, 2, 4, 4, generator=g, dtype=torch.float64)
-    actual = as_tensor(_call(name, candidate, mean, logvar), "the KL")
+    actual = as_tensor(call_reader(name, candidate, mean, logvar), "the KL")
     expected = kl_divergence(mean, logvar)
     if close(actual, expected, 1e-6, 1e-8):
         print(f"{name} passed")
@@ -42,11 +35,18 @@ def check_kl_divergence(candidate: Callable[[Tensor, Tensor], Any]) -> None:
     flat = lambda v: v.flatten(1).sum(1)  # noqa: E731
     mistakes = [
         (flat(mean**2 + logvar.exp() - 1 - logvar), "The KL has a factor 1/2 in front."),
-        (0.5 * flat(mean**2 + logvar**2 - 1 - (logvar**2).log()),
-         "logvar is the log of the variance: the variance is exp(logvar), not logvar squared."),
-        (0.5 * (mean**2 + logvar.exp() - 1 - logvar).flatten(1).mean(1),
-         "Sum over the latent's entries, don't average: the KL of independent coordinates adds up."),
-        (0.5 * flat(mean**2 + logvar.exp() - 1 + logvar), "The log-variance enters with a minus sign."),
+        (
+            0.5 * flat(mean**2 + logvar**2 - 1 - (logvar**2).log()),
+            "logvar is the log of the variance: the variance is exp(logvar), not logvar squared.",
+        ),
+        (
+            0.5 * (mean**2 + logvar.exp() - 1 - logvar).flatten(1).mean(1),
+            "Sum over the latent's entries, don't average: the KL of independent coordinates adds up.",
+        ),
+        (
+            0.5 * flat(mean**2 + logvar.exp() - 1 + logvar),
+            "The log-variance enters with a minus sign.",
+        ),
     ]
     raise AssertionError(
         f"{name} failed: {max_diff(actual, expected)}." + diagnose(actual, mistakes, 1e-6, 1e-8)
@@ -58,7 +58,7 @@ def check_scale_latents(candidate: Callable[[Tensor], Any]) -> None:
     name = "check_scale_latents"
     g = torch.Generator().manual_seed(1)
     latents = 0.3 + 5.5 * torch.randn(64, 4, 7, 7, generator=g, dtype=torch.float64)
-    actual = float(as_tensor(_call(name, candidate, latents), "the scale"))
+    actual = float(as_tensor(call_reader(name, candidate, latents), "the scale"))
     expected = float(1 / latents.std())
     if abs(actual - expected) <= 1e-6 * expected:
         print(f"{name} passed")
@@ -72,7 +72,8 @@ def check_scale_latents(candidate: Callable[[Tensor], Any]) -> None:
     }
     found = [h for v, h in hints.items() if abs(actual - v) <= 1e-6 * abs(v)]
     raise AssertionError(
-        f"{name} failed: expected {expected:.6f}, got {actual:.6f}." + "".join(" " + h for h in found)
+        f"{name} failed: expected {expected:.6f}, got {actual:.6f}."
+        + "".join(" " + h for h in found)
     )
 
 
@@ -81,14 +82,17 @@ def check_downsample(candidate: Callable[[Tensor], Any]) -> None:
     name = "check_downsample"
     g = torch.Generator().manual_seed(2)
     x = torch.rand(2, 1, 28, 28, generator=g, dtype=torch.float64) * 2 - 1
-    actual = as_tensor(_call(name, candidate, x), "the small images")
+    actual = as_tensor(call_reader(name, candidate, x), "the small images")
     expected = F.avg_pool2d(x, 2)
     if close(actual, expected, 1e-6, 1e-8):
         print(f"{name} passed")
         return
     mistakes = [
-        (x[:, :, ::2, ::2], "That keeps every other pixel (subsampling, which aliases thin "
-         "strokes away); average each 2x2 block instead."),
+        (
+            x[:, :, ::2, ::2],
+            "That keeps every other pixel (subsampling, which aliases thin "
+            "strokes away); average each 2x2 block instead.",
+        ),
         (F.max_pool2d(x, 2), "That is max pooling; average each 2x2 block instead."),
     ]
     raise AssertionError(

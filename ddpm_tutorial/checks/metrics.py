@@ -17,16 +17,9 @@ from torch import Tensor
 
 from ..clip import contrastive_loss
 from ..fid import _sqrt_psd, frechet_distance
-from ._common import as_tensor, close, diagnose, max_diff
+from ._common import as_tensor, call_reader, close, diagnose, max_diff
 
 __all__ = ["check_clip_loss", "check_clip_score", "check_frechet_distance"]
-
-
-def _call(name: str, fn: Callable[..., Any], *args: Any) -> Any:
-    try:
-        return fn(*args)
-    except Exception as err:  # the reader's code: report, don't hide
-        raise AssertionError(f"{name} failed: your function raised {type(err).__name__}: {err}") from err
 
 
 def _psd(d: int, g: torch.Generator) -> Tensor:
@@ -38,9 +31,12 @@ def check_frechet_distance(candidate: Callable[[Tensor, Tensor, Tensor, Tensor],
     """Check ``candidate(mu1, sigma1, mu2, sigma2)`` -> the Fréchet distance (a number)."""
     name = "check_frechet_distance"
     g = torch.Generator().manual_seed(0)
-    mu1, mu2 = torch.randn(5, generator=g, dtype=torch.float64), torch.randn(5, generator=g, dtype=torch.float64)
+    mu1, mu2 = (
+        torch.randn(5, generator=g, dtype=torch.float64),
+        torch.randn(5, generator=g, dtype=torch.float64),
+    )
     s1, s2 = _psd(5, g), _psd(5, g)
-    actual = float(as_tensor(_call(name, candidate, mu1, s1, mu2, s2), "the distance"))
+    actual = float(as_tensor(call_reader(name, candidate, mu1, s1, mu2, s2), "the distance"))
     expected = frechet_distance(mu1, s1, mu2, s2)
     if abs(actual - expected) <= 1e-6 * max(1.0, abs(expected)):
         print(f"{name} passed")
@@ -65,7 +61,8 @@ def check_frechet_distance(candidate: Callable[[Tensor, Tensor, Tensor, Tensor],
     }
     hints = [s for s, v in wrong.items() if abs(actual - v) <= 1e-6 * max(1.0, abs(v))]
     raise AssertionError(
-        f"{name} failed: expected {expected:.6g}, got {actual:.6g}." + "".join(" " + h for h in hints)
+        f"{name} failed: expected {expected:.6g}, got {actual:.6g}."
+        + "".join(" " + h for h in hints)
     )
 
 
@@ -74,19 +71,27 @@ def check_clip_loss(candidate: Callable[[Tensor], Any]) -> None:
     name = "check_clip_loss"
     g = torch.Generator().manual_seed(1)
     logits = torch.randn(6, 6, generator=g, dtype=torch.float64) * 3
-    actual = as_tensor(_call(name, candidate, logits), "the loss").reshape(())
+    actual = as_tensor(call_reader(name, candidate, logits), "the loss").reshape(())
     expected = contrastive_loss(logits).double()
     if close(actual, expected, 1e-6, 1e-8):
         print(f"{name} passed")
         return
     target = torch.arange(6)
     mistakes = [
-        (F.cross_entropy(logits, target), "That is only the image-to-text half (over rows); "
-         "CLIP averages it with the text-to-image half, the cross-entropy over columns."),
-        (F.cross_entropy(logits.T, target), "That is only the text-to-image half (over columns); "
-         "average it with the image-to-text half over rows."),
-        (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target),
-         "Both halves are there, but CLIP takes their mean, not their sum."),
+        (
+            F.cross_entropy(logits, target),
+            "That is only the image-to-text half (over rows); "
+            "CLIP averages it with the text-to-image half, the cross-entropy over columns.",
+        ),
+        (
+            F.cross_entropy(logits.T, target),
+            "That is only the text-to-image half (over columns); "
+            "average it with the image-to-text half over rows.",
+        ),
+        (
+            F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target),
+            "Both halves are there, but CLIP takes their mean, not their sum.",
+        ),
     ]
     raise AssertionError(
         f"{name} failed: expected {float(expected):.6f}, {max_diff(actual, expected)}."
@@ -103,7 +108,7 @@ def check_clip_score(candidate: Callable[[Tensor, Tensor], Any]) -> None:
     g = torch.Generator().manual_seed(2)
     u = torch.randn(8, 5, generator=g, dtype=torch.float64) * 4
     v = torch.randn(8, 5, generator=g, dtype=torch.float64) * 0.5
-    actual = as_tensor(_call(name, candidate, u, v), "the scores")
+    actual = as_tensor(call_reader(name, candidate, u, v), "the scores")
     cos = F.cosine_similarity(u, v, dim=1)
     expected = 100 * cos.clamp(min=0)
     if close(actual, expected, 1e-6, 1e-8):
@@ -112,8 +117,11 @@ def check_clip_score(candidate: Callable[[Tensor, Tensor], Any]) -> None:
     mistakes = [
         (100 * cos, "Negative similarities must be clipped to 0: CLIP score = 100 max(cos, 0)."),
         (cos.clamp(min=0), "The score is 100 times the clipped cosine."),
-        (100 * (u * v).sum(1).clamp(min=0), "Normalise the embeddings first: a dot product of "
-         "unnormalised vectors is not a cosine."),
+        (
+            100 * (u * v).sum(1).clamp(min=0),
+            "Normalise the embeddings first: a dot product of "
+            "unnormalised vectors is not a cosine.",
+        ),
     ]
     raise AssertionError(
         f"{name} failed: {max_diff(actual, expected)}." + diagnose(actual, mistakes, 1e-6, 1e-8)

@@ -11,25 +11,17 @@ which one it is.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 import torch
 from torch import Tensor
 
 from ..datasets.captions import measure_attributes
 from ..datasets.mnist import load_mnist
-from ._common import as_tensor, close, diagnose, max_diff
+from ._common import as_tensor, call_reader, close, diagnose, max_diff
 
 __all__ = ["check_guidance", "check_caption_dropout", "check_stroke_width"]
 
 
-def _call(name: str, fn: Callable[..., Any], *args: Any) -> Any:
-    try:
-        return fn(*args)
-    except Exception as err:  # the reader's code: report, don't hide
-        raise AssertionError(
-            f"{name} failed: your function raised {type(err).__name__}: {err}"
-        ) from err
 
 
 def check_guidance(candidate: Callable[[Tensor, Tensor, float], Tensor]) -> None:
@@ -44,7 +36,7 @@ def check_guidance(candidate: Callable[[Tensor, Tensor, float], Tensor]) -> None
     eps_c = torch.randn(4, 1, 6, 6, generator=g, dtype=torch.float64)
     eps_u = torch.randn(4, 1, 6, 6, generator=g, dtype=torch.float64)
     for w in (0.0, 1.0, 3.0, 7.5):
-        actual = as_tensor(_call(name, candidate, eps_c, eps_u, w), "the guided noise")
+        actual = as_tensor(call_reader(name, candidate, eps_c, eps_u, w), "the guided noise")
         expected = eps_u + w * (eps_c - eps_u)
         if close(actual, expected, 1e-6, 1e-8):
             continue
@@ -85,7 +77,7 @@ def check_caption_dropout(candidate: Callable[[int, float, torch.Generator], Ten
     name = "check_caption_dropout"
     n = 20_000
     for p in (0.0, 0.1, 0.5, 1.0):
-        keep = _call(name, candidate, n, p, torch.Generator().manual_seed(1))
+        keep = call_reader(name, candidate, n, p, torch.Generator().manual_seed(1))
         if not isinstance(keep, Tensor) or keep.dtype != torch.bool or keep.shape != (n,):
             got = (
                 f"{keep.dtype} {tuple(keep.shape)}"
@@ -105,7 +97,7 @@ def check_caption_dropout(candidate: Callable[[int, float, torch.Generator], Ten
             raise AssertionError(
                 f"{name} failed: with drop_prob = {p}, {dropped:.3f} of the captions were dropped.{hint}"
             )
-    keep = _call(name, candidate, n, 0.5, torch.Generator().manual_seed(2))
+    keep = call_reader(name, candidate, n, 0.5, torch.Generator().manual_seed(2))
     runs = int((keep[1:] != keep[:-1]).sum())
     if runs < 0.4 * n:  # independent coin flips change about every other example
         raise AssertionError(
@@ -125,7 +117,7 @@ def check_stroke_width(candidate: Callable[[Tensor], Tensor]) -> None:
     name = "check_stroke_width"
     images = load_mnist("test", verbose=False).images[::97][:12]
     expected = measure_attributes(images).stroke_width.double()
-    actual = as_tensor(_call(name, candidate, images), "the stroke width")
+    actual = as_tensor(call_reader(name, candidate, images), "the stroke width")
     if close(actual, expected, 1e-4, 1e-5):
         print(f"{name} passed")
         return

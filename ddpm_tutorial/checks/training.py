@@ -19,7 +19,8 @@ from torch import Tensor, nn
 from ..forward_process import add_noise
 from ..losses import noise_prediction_loss
 from ..schedules import NoiseSchedule, gather_at
-from .forward_process import _as_tensor, _call, _compare
+from ._common import call_reader
+from .forward_process import _as_tensor, _compare
 
 __all__ = ["check_sample_t_range", "check_make_target", "check_loss", "check_training_step"]
 
@@ -69,7 +70,7 @@ def check_sample_t_range(candidate: Callable[..., Tensor]) -> None:
     """
     name = "check_sample_t_range"
     T, n = 10, 5000
-    t = _call(name, candidate, n, T, _seeded(0))
+    t = call_reader(name, candidate, n, T, _seeded(0))
     if not isinstance(t, Tensor):
         raise AssertionError(f"{name} failed: t should be a torch.Tensor; got {type(t).__name__}")
     if t.shape != (n,):
@@ -126,7 +127,7 @@ def check_make_target(candidate: Callable[[Tensor, Tensor, Tensor, NoiseSchedule
     x0 = torch.rand(5, 1, 4, 4, generator=g) * 2 - 1
     t = torch.tensor([0, 3, 300, 700, 999])
     noise = torch.randn(x0.shape, generator=g)
-    out = _call(name, candidate, x0, t, noise, schedule)
+    out = call_reader(name, candidate, x0, t, noise, schedule)
     if not isinstance(out, (tuple, list)) or len(out) != 2:
         got = type(out).__name__
         raise AssertionError(f"{name} failed: return a pair (x_t, target); got {got}")
@@ -210,7 +211,7 @@ def check_loss(candidate: Callable[..., Any]) -> None:
     name = "check_loss"
     model, x0, schedule = _setup(seed=5)
     seed = 11
-    actual = _scalar(name, _call(name, candidate, model, x0, schedule, _seeded(seed)))
+    actual = _scalar(name, call_reader(name, candidate, model, x0, schedule, _seeded(seed)))
     with torch.no_grad():
         expected = noise_prediction_loss(model, x0, schedule, generator=_seeded(seed))
     mistakes = _wrong_losses(model, x0, schedule, seed)
@@ -233,7 +234,7 @@ def check_training_step(candidate: Callable[..., Any]) -> None:
     opt_ref = torch.optim.SGD(ref.parameters(), lr=0.1)
     for k, seed in enumerate((21, 22)):
         step = f"step {k + 1}"
-        out = _call(name, candidate, mine, x0, schedule, opt_mine, _seeded(seed))
+        out = call_reader(name, candidate, mine, x0, schedule, opt_mine, _seeded(seed))
         loss = _scalar(name, out).detach()
         mistakes = _wrong_losses(ref, x0, schedule, seed) if k == 0 else []
         expected = noise_prediction_loss(ref, x0, schedule, generator=_seeded(seed))

@@ -15,8 +15,8 @@ from torch import nn
 from .autoencoder import Autoencoder, AutoencoderConfig
 from .classifier import DigitClassifier, DigitClassifierConfig
 from .clip import CLIP, CLIPConfig
-from .feature_net import FeatureNet, FeatureNetConfig
 from .embeddings import TimestepEmbedding, sinusoidal_embedding
+from .feature_net import FeatureNet, FeatureNetConfig
 from .mlp import MLPConfig, MLPDenoiser
 from .superres import SuperResConfig, SuperResNet
 from .text_transformer import TextTransformer

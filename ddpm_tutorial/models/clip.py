@@ -73,7 +73,9 @@ class CLIP(nn.Module):
                 nn.SiLU(),
                 nn.MaxPool2d(2),
             ]
-        self.image_encoder = nn.Sequential(*layers, nn.Flatten(), nn.Linear(4 * c * 9, cfg.embed_dim))
+        self.image_encoder = nn.Sequential(
+            *layers, nn.Flatten(), nn.Linear(4 * c * 9, cfg.embed_dim)
+        )
         self.tokenizer = WordTokenizer(cfg.vocabulary, cfg.max_len)
         self.text_encoder = TextTransformer(
             len(self.tokenizer), cfg.max_len, cfg.text_dim, cfg.text_layers, cfg.text_heads

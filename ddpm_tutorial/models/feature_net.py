@@ -55,9 +55,7 @@ class FeatureNet(nn.Module):
             ]
 
         self.body = nn.Sequential(*stage(1, c), *stage(c, 2 * c), *stage(2 * c, 4 * c))  # 3x3
-        self.embed = nn.Sequential(
-            nn.Flatten(), nn.Linear(4 * c * 9, cfg.feature_dim), nn.ReLU()
-        )
+        self.embed = nn.Sequential(nn.Flatten(), nn.Linear(4 * c * 9, cfg.feature_dim), nn.ReLU())
         self.classify = nn.Sequential(nn.Dropout(cfg.dropout), nn.Linear(cfg.feature_dim, 10))
 
     def features(self, x: Tensor) -> Tensor:

@@ -18,9 +18,11 @@ def test_frechet_distance_checker(capsys):
     with pytest.raises(AssertionError, match="square root of the distance"):
         checks.check_frechet_distance(lambda *a: frechet_distance(*a) ** 0.5)
     with pytest.raises(AssertionError, match="factor 2"):
+
         def no_two(m1, s1, m2, s2):
             vals = torch.linalg.eigvals(s1 @ s2).real.clamp(min=0).sqrt().sum()
             return float((m1 - m2).square().sum() + s1.trace() + s2.trace() - vals)
+
         checks.check_frechet_distance(no_two)
     with pytest.raises(AssertionError, match="covariance term"):
         checks.check_frechet_distance(lambda m1, s1, m2, s2: float((m1 - m2).square().sum()))

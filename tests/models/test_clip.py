@@ -12,7 +12,16 @@ from ddpm_tutorial.models import CLIP, CLIPConfig, build_model
 
 
 def _tiny() -> CLIP:
-    return CLIP(CLIPConfig(vocabulary=caption_vocabulary(), image_channels=8, text_dim=16, text_layers=1, text_heads=2, embed_dim=8))
+    return CLIP(
+        CLIPConfig(
+            vocabulary=caption_vocabulary(),
+            image_channels=8,
+            text_dim=16,
+            text_layers=1,
+            text_heads=2,
+            embed_dim=8,
+        )
+    )
 
 
 def test_embeddings_are_unit_vectors_and_logits_are_scaled_cosines():
