@@ -142,6 +142,7 @@ def bench_train(batch_size: int = 128, steps_per_round: int = 3, rounds: int = 5
 def bench_sampling(num_samples: int = 100, rounds: int = 1) -> dict[str, Any]:
     from ddpm_tutorial.checkpoints import load_checkpoint
     from ddpm_tutorial.digit_classifier import digit_quality
+    from ddpm_tutorial.fid import fid
     from ddpm_tutorial.reverse_process import sample_ddim, sample_ddpm
 
     ckpt = load_checkpoint("mnist-ddpm")
@@ -169,12 +170,15 @@ def bench_sampling(num_samples: int = 100, rounds: int = 1) -> dict[str, Any]:
         quality = digit_quality(samples[name])
         results[name] = {
             "seconds_per_100_samples": round(statistics.median(ts) * 100 / num_samples, 2),
+            "fid": round(fid(samples[name]), 3),  # offline mnist-features FID, held-out digits
             "confident_fraction": quality["confident_fraction"],
             "class_entropy": quality["class_entropy"],
         }
     base = results["DDPM 1000"]["seconds_per_100_samples"]
+    base_fid = results["DDPM 1000"]["fid"]
     for r in results.values():
         r["speedup_vs_ddpm"] = round(base / r["seconds_per_100_samples"], 1)
+        r["fid_vs_ddpm"] = round(r["fid"] / base_fid, 3)
     return {"num_samples": num_samples, "samplers": results}
 
 
@@ -244,12 +248,13 @@ def table(results: dict[str, Any]) -> str:
         lines += [
             f"Sampling mnist-ddpm, {s['num_samples']} samples:",
             "",
-            "| sampler | s / 100 samples | speed-up | confident fraction | class entropy |",
-            "|---|---:|---:|---:|---:|",
+            "| sampler | s / 100 samples | speed-up | FID | FID / DDPM's | confident fraction | class entropy |",
+            "|---|---:|---:|---:|---:|---:|---:|",
         ]
         for name, r in s["samplers"].items():
             lines.append(
                 f"| {name} | {r['seconds_per_100_samples']} | {r['speedup_vs_ddpm']}x | "
+                f"{r.get('fid', '')} | {r.get('fid_vs_ddpm', '')} | "
                 f"{r['confident_fraction']} | {r['class_entropy']} |"
             )
         lines.append("")
