@@ -233,11 +233,13 @@ def corrupt_images(
 ) -> Tensor:
     """Corrupt digits (N, 1, H, W) in [-1, 1] to check that FID rises with the corruption.
 
-    ``kind``:
-        ``"blur"``: Gaussian blur with standard deviation ``strength`` pixels;
-        ``"noise"``: add Gaussian noise of standard deviation ``strength`` (then clip);
-        ``"shuffle"``: move a fraction ``strength`` in [0, 1] of the pixel positions to
-        random places (the same positions in every image, permuted among themselves).
+    The kinds:
+
+    * ``"blur"``: Gaussian blur with standard deviation ``strength`` pixels;
+    * ``"noise"``: add Gaussian noise of standard deviation ``strength`` (then clip);
+    * ``"shuffle"``: move a fraction ``strength`` in [0, 1] of the pixel positions to
+      random places (the same positions in every image, permuted among themselves).
+
     ``strength = 0`` returns the images unchanged.
     """
     if kind not in CORRUPTIONS:

@@ -152,7 +152,7 @@ def decode_latents(model: Autoencoder, latents: Tensor, scale: float) -> Tensor:
 
 @torch.no_grad()
 def reconstruction_metrics(original: Tensor, reconstruction: Tensor) -> dict[str, float]:
-    """Mean squared error per pixel, PSNR (dB, peak-to-peak 2 for [-1, 1]) and mean |error|."""
+    """Mean squared error per pixel, PSNR (dB, peak-to-peak 2 for [-1, 1]), mean absolute error."""
     if original.shape != reconstruction.shape:
         raise ValueError(
             f"shapes differ: {tuple(original.shape)} and {tuple(reconstruction.shape)}"

@@ -3,9 +3,9 @@
 An image encoder (a conv net) and a text encoder (the from-scratch
 :class:`~ddpm_tutorial.models.TextTransformer` over a word vocabulary) each end in a linear
 projection to ``embed_dim``; both embeddings are L2-normalised, and a learned temperature
-scales their cosine similarities into logits:
+scales their cosine similarities into logits::
 
-    logits[i, j] = exp(logit_scale) * <img_i / |img_i|, txt_j / |txt_j|>
+    logits[i, j] = exp(logit_scale) * cos(image_embedding[i], text_embedding[j])
 
 (CLIP's pseudo-code, Figure 3 of the paper; ``logit_scale`` starts at log(1 / 0.07) and is
 clamped at log(100), as in CLIP). Training is in :mod:`ddpm_tutorial.clip`.
