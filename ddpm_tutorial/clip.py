@@ -36,7 +36,7 @@ from .datasets.captions import (
     SLANT_WORDS,
     THICKNESS_WORDS,
     CaptionThresholds,
-    make_captions,
+    caption_split,
     measure_attributes,
     prompt_digit,
 )
@@ -112,13 +112,13 @@ def _captions(
         if split == "train"
         else load_mnist("train", source=source, verbose=False).images
     )
-    thresholds = CaptionThresholds.fit(measure_attributes(train_images))
-    captions = make_captions(
+    captions, thresholds = caption_split(
+        data.images,
         data.labels,
-        measure_attributes(data.images),
-        thresholds,
+        train_images,
+        split=split,
         captions_per_image=captions_per_image,
-        seed=seed if split == "train" else seed + 10_000,
+        seed=seed,
     )
     return tuple(tuple(c) for c in captions), thresholds
 

@@ -31,7 +31,7 @@ from torch import Tensor, nn
 
 from .checkpoints import save_checkpoint
 from .configs import TrainConfig, config_from_json, config_to_dict
-from .datasets.captions import CaptionThresholds, make_captions, measure_attributes
+from .datasets.captions import CaptionThresholds, caption_split
 from .datasets.mnist import load_mnist
 from .datasets.toy2d import make_toy_data
 from .ema import EMA
@@ -333,13 +333,13 @@ def caption_training_digits(
             images_train = images_train[subset_indices(len(images_train), config.num_train_images)]
     else:
         images_train = images
-    thresholds = CaptionThresholds.fit(measure_attributes(images_train))
-    per_image = make_captions(
+    per_image, thresholds = caption_split(
+        images,
         labels,
-        measure_attributes(images),
-        thresholds,
+        images_train,
+        split=split,
         captions_per_image=config.captions_per_image,
-        seed=config.seed if split == "train" else config.seed + 10_000,
+        seed=config.seed,
     )
     return [c for caps in per_image for c in caps], thresholds
 

@@ -34,6 +34,7 @@ __all__ = [
     "DIGIT_WORDS",
     "CaptionThresholds",
     "DigitAttributes",
+    "caption_split",
     "caption_vocabulary",
     "describe_digit",
     "make_captions",
@@ -216,6 +217,32 @@ def make_captions(
             ]
         )
     return out
+
+
+def caption_split(
+    images: Tensor,
+    labels: Tensor,
+    train_images: Tensor,
+    *,
+    split: str,
+    captions_per_image: int = 4,
+    seed: int = 0,
+) -> tuple[list[list[str]], CaptionThresholds]:
+    """The captions of one split, as every part of the book writes them.
+
+    The attribute thresholds are always fitted on ``train_images`` (the training digits), and
+    the held-out split's captions use ``seed + 10_000``, so that a split's captions are the
+    same wherever they are written (Part II's training data, Part IV's CLIP).
+    """
+    thresholds = CaptionThresholds.fit(measure_attributes(train_images))
+    captions = make_captions(
+        labels,
+        measure_attributes(images),
+        thresholds,
+        captions_per_image=captions_per_image,
+        seed=seed if split == "train" else seed + 10_000,
+    )
+    return captions, thresholds
 
 
 def caption_vocabulary() -> tuple[str, ...]:
