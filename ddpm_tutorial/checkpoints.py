@@ -136,6 +136,12 @@ def _require(path: Path, what: str) -> None:
 
 def _weights_beside(card_path: Path) -> Path:
     card = read_card(card_path)
+    if "system" in card:
+        raise CheckpointError(
+            f"{card.get('name')!r} is a system of several networks "
+            f"({', '.join(card.get('parts', {}))}), not one checkpoint: load it with "
+            "ddpm_tutorial.systems.load_system"
+        )
     weights = card_path.parent / card.get("weights", card_path.with_suffix(".safetensors").name)
     _require(weights, f"weights file named by the model card {card_path.name!r}:")
     return weights

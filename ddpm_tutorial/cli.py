@@ -135,6 +135,15 @@ AUX_TRAINERS: tuple[tuple[str, str, str, int], ...] = (
         "held-out reconstruction error, and write DIR/model.safetensors with its card",
         3000,
     ),
+    (
+        "train-prior",
+        "train unCLIP's diffusion prior (and its regression baseline) on mnist-clip",
+        "Train a diffusion prior from CLIP text embeddings to CLIP image embeddings on the "
+        "captioned training digits, and a regression prior on the same data as the baseline; "
+        "compare them on held-out captions; write DIR/model.safetensors (the diffusion prior) "
+        "and DIR/regression.safetensors, each with its card",
+        4000,
+    ),
 )
 
 
@@ -185,7 +194,8 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument(
         "--checkpoint",
         required=True,
-        help="weights file, model card, run folder, or a bare name such as mnist-ddpm",
+        help="weights file, model card, run folder, or a bare name such as mnist-ddpm; a "
+        "system of several networks (mnist-imagen, mnist-unclip) loads every part its card names",
     )
     sample.add_argument("--num-samples", type=int, required=True, help="how many samples")
     sample.add_argument(
@@ -305,6 +315,29 @@ def build_parser() -> argparse.ArgumentParser:
             "--threads", type=int, default=None, help="torch CPU threads (default: torch's)"
         )
 
+    asm = sub.add_parser(
+        "assemble",
+        help="write the model card of a system of several published checkpoints",
+        description="Write DEST/NAME.json naming each part (checkpoint, kind, parameters, "
+        "sha256, training command) and register the system; `sample --checkpoint NAME` then "
+        "loads every part",
+    )
+    asm.add_argument("--system", required=True, choices=("imagen", "unclip"), help="kind")
+    asm.add_argument("--name", required=True, help="the system's name, e.g. mnist-imagen")
+    asm.add_argument(
+        "--part", action="append", required=True, metavar="ROLE=CHECKPOINT",
+        help="a part, e.g. base=mnist-imagen-base (repeat for each part)",
+    )
+    asm.add_argument(
+        "--sampling", type=Path, default=None, help="JSON file of sampling defaults"
+    )
+    asm.add_argument(
+        "--extra", type=Path, default=None, help="JSON file of further card fields"
+    )
+    asm.add_argument(
+        "--dest", type=Path, default=Path("data/checkpoints"), help="destination folder"
+    )
+
     pub = sub.add_parser(
         "publish",
         help="copy a run's checkpoint into data/checkpoints and register it",
@@ -392,6 +425,11 @@ def _cmd_sample(args: argparse.Namespace) -> int:
         raise CommandError(f"--num-samples must be >= 1; got {args.num_samples}")
     if args.out.suffix not in (".npy", ".png"):
         raise CommandError(f"--out must end in .npy or .png; got {str(args.out)!r}")
+    from .systems import find_system_card, load_system
+
+    if find_system_card(args.checkpoint) is not None:
+        samples = _sample_system(args, load_system(args.checkpoint, device=args.device or "cpu"))
+        return _write_samples(args, samples)
     ckpt = load_checkpoint(args.checkpoint, device=args.device or "cpu")
     samples = draw_samples(
         ckpt,
@@ -406,6 +444,34 @@ def _cmd_sample(args: argparse.Namespace) -> int:
         clip_x0=args.clip_x0,
         batch_size=args.batch_size,
     )
+    return _write_samples(args, samples)
+
+
+def _sample_system(args: argparse.Namespace, system: Any) -> Any:
+    """Samples of a system of several networks (``mnist-imagen``, ``mnist-unclip``)."""
+    if args.prompt is None:
+        raise CommandError(f"{system.name!r} is a text-to-image system: pass --prompt TEXT")
+    for flag, value in (("--label", args.label), ("--eta", args.eta), ("--clip-x0", args.clip_x0)):
+        if value is not None:
+            raise CommandError(f"{flag} does not apply to the system {system.name!r}")
+    if args.sampler not in (None, "ddim"):
+        raise CommandError(f"the system {system.name!r} samples with DDIM")
+    out = []
+    for start in range(0, args.num_samples, args.batch_size):
+        n = min(args.batch_size, args.num_samples - start)
+        out.append(
+            system.sample(
+                args.prompt,
+                n,
+                seed=args.seed + start,
+                guidance_scale=args.guidance_scale,
+                steps=args.steps,
+            )
+        )
+    return torch.cat(out)
+
+
+def _write_samples(args: argparse.Namespace, samples: Any) -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     if args.out.suffix == ".npy":
         np.save(args.out, samples.numpy().astype(np.float32))
@@ -494,9 +560,10 @@ def _cmd_experiment(args: argparse.Namespace, argv: list[str]) -> int:
 
 
 def _cmd_train_aux(args: argparse.Namespace, argv: list[str]) -> int:
-    from . import clip, digit_classifier, latents
+    from . import clip, digit_classifier, latents, unclip
 
     runners = {
+        "train-prior": unclip.run_prior_training,
         "train-clip": clip.run_clip_training,
         "train-autoencoder": latents.run_autoencoder_training,
         "train-classifier": digit_classifier.run_classifier_training,
@@ -511,6 +578,27 @@ def _cmd_train_aux(args: argparse.Namespace, argv: list[str]) -> int:
         args.out, steps=args.steps, seed=args.seed, data_source=args.data_source, command=command
     )
     print(json.dumps(card["metrics"], indent=2))
+    return 0
+
+
+def _cmd_assemble(args: argparse.Namespace) -> int:
+    from .systems import write_system_card
+
+    parts = {}
+    for item in args.part:
+        role, sep, name = item.partition("=")
+        if not sep or not role or not name:
+            raise CommandError(f"--part takes ROLE=CHECKPOINT; got {item!r}")
+        parts[role] = name
+    card = write_system_card(
+        args.name,
+        args.system,
+        parts,
+        dest=args.dest,
+        sampling=json.loads(args.sampling.read_text()) if args.sampling else None,
+        extra=json.loads(args.extra.read_text()) if args.extra else None,
+    )
+    print(f"assembled {args.name}: " + ", ".join(f"{r}={p['checkpoint']}" for r, p in card["parts"].items()))
     return 0
 
 
@@ -546,6 +634,8 @@ def main(argv: list[str] | None = None) -> int:
             return _cmd_evaluate(args)
         if args.command == "publish":
             return _cmd_publish(args)
+        if args.command == "assemble":
+            return _cmd_assemble(args)
         if args.command == "evaluate-text":
             return _cmd_evaluate_text(args)
         if args.command == "experiment":

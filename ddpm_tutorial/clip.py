@@ -48,12 +48,14 @@ __all__ = [
     "captioned_digits",
     "clip_score",
     "contrastive_loss",
+    "image_embeddings",
     "load_clip",
     "retrieval_metrics",
     "run_clip_training",
     "train_clip",
     "zero_shot_accuracy",
     "zero_shot_logits",
+    "zero_shot_text_embeddings",
 ]
 
 #: the prompts whose embeddings are averaged for each digit in zero-shot classification
@@ -166,7 +168,11 @@ def train_clip(
 
 
 @torch.no_grad()
-def _image_embeddings(model: CLIP, images: Tensor, batch_size: int = 500) -> Tensor:
+def image_embeddings(model: CLIP, images: Tensor, batch_size: int = 500) -> Tensor:
+    """Unit CLIP image embeddings (N, embed_dim) of images (N, 1, 28, 28), on the CPU.
+
+    The images are clipped to [-1, 1] first and encoded ``batch_size`` at a time.
+    """
     model.eval()
     dev = model.logit_scale.device
     return torch.cat(
@@ -189,17 +195,23 @@ def clip_score(model: CLIP, images: Tensor, prompts: Sequence[str]) -> Tensor:
         raise TypeError("clip_score takes one prompt per image; wrap a single prompt in a list")
     if images.shape[0] != len(prompts):
         raise ValueError(f"{images.shape[0]} images but {len(prompts)} prompts; give one each")
-    u = _image_embeddings(model, images)
+    u = image_embeddings(model, images)
     v = model.encode_prompts(list(prompts)).cpu()
     return 100 * (u * v).sum(1).clamp(min=0)
 
 
 @torch.no_grad()
-def zero_shot_logits(model: CLIP, images: Tensor) -> Tensor:
-    """Cosine similarity (N, 10) of each image with each digit's prompt-ensemble embedding."""
+def zero_shot_text_embeddings(model: CLIP) -> Tensor:
+    """Unit embeddings (10, D) of each digit's prompt ensemble (the mean over the templates)."""
     prompts = [t.format(d=d, w=DIGIT_WORDS[d]) for d in range(10) for t in ZERO_SHOT_TEMPLATES]
     v = model.encode_prompts(prompts).cpu().view(10, len(ZERO_SHOT_TEMPLATES), -1).mean(1)
-    return _image_embeddings(model, images) @ F.normalize(v, dim=-1).T
+    return F.normalize(v, dim=-1)
+
+
+@torch.no_grad()
+def zero_shot_logits(model: CLIP, images: Tensor) -> Tensor:
+    """Cosine similarity (N, 10) of each image with each digit's prompt-ensemble embedding."""
+    return image_embeddings(model, images) @ zero_shot_text_embeddings(model).T
 
 
 def zero_shot_accuracy(model: CLIP, images: Tensor, labels: Tensor) -> float:
@@ -233,7 +245,7 @@ def retrieval_metrics(
       and every attribute word applies to it);
     * ``image_to_text_true_r1``: the top caption among all N is true of the image.
     """
-    u = _image_embeddings(model, images)
+    u = image_embeddings(model, images)
     v = torch.cat(
         [
             model.encode_prompts(list(captions[i : i + 500])).cpu()

@@ -14,15 +14,23 @@ from typing import Any
 
 from .datasets.captions import caption_vocabulary
 from .datasets.toy2d import TOY_DATASETS
-from .models import MODEL_KINDS, MLPConfig, TextUNetConfig, UNetConfig, config_from_dict
+from .models import (
+    MODEL_KINDS,
+    MLPConfig,
+    SuperResUNetConfig,
+    TextUNetConfig,
+    UNetConfig,
+    config_from_dict,
+)
 from .runtime import get_profile
 from .schedules import SCHEDULE_KINDS
 
 __all__ = ["TrainConfig", "CONFIG_NAMES", "get_config", "config_to_dict", "config_from_json"]
 
 DATASETS = ("mnist", *TOY_DATASETS)
-CONDITIONINGS = ("none", "class", "text")
-IMAGE_MODELS = ("unet", "text-unet")
+CONDITIONINGS = ("none", "class", "text", "clip-image", "low-res")
+IMAGE_MODELS = ("unet", "text-unet", "sr-unet")
+MNIST_SIZE = 28
 
 
 @dataclass(frozen=True)
@@ -45,8 +53,21 @@ class TrainConfig:
     conditioning: str = field(
         default="none",
         metadata={
-            "help": "none, class (on the digit label) or text (on captions; needs model_kind text-unet)"
+            "help": "none, class (on the digit label), text (on captions; needs model_kind "
+            "text-unet), clip-image (on the CLIP image embedding of the digit; needs --clip) or "
+            "low-res (super-resolution from the 14x14 digit; needs model_kind sr-unet)"
         },
+    )
+    resolution: int = field(
+        default=0,
+        metadata={
+            "help": "train on digits downsampled to this size by averaging blocks (0: 28x28); "
+            "the base model of a cascade trains at 14"
+        },
+    )
+    clip: str = field(
+        default="",
+        metadata={"help": "CLIP checkpoint whose image embeddings condition (clip-image)"},
     )
     captions_per_image: int = field(
         default=4,
@@ -139,6 +160,28 @@ class TrainConfig:
             )
         if self.autoencoder and self.dataset != "mnist":
             raise ValueError("latent diffusion (autoencoder) needs the mnist dataset")
+        if self.resolution and (self.resolution < 1 or MNIST_SIZE % self.resolution):
+            raise ValueError(f"resolution must divide {MNIST_SIZE}; got {self.resolution}")
+        if self.dataset == "mnist" and not self.autoencoder:
+            size = self.resolution or MNIST_SIZE
+            if self.model.image_size != size:
+                raise ValueError(
+                    f"the model is built for {self.model.image_size}x{self.model.image_size} "
+                    f"images but the data are {size}x{size} (resolution={self.resolution})"
+                )
+        if self.autoencoder and self.resolution:
+            raise ValueError("latent diffusion trains on the autoencoder's latents; leave resolution 0")
+        if (self.conditioning == "low-res") != (self.model_kind == "sr-unet"):
+            raise ValueError(
+                f"conditioning {self.conditioning!r} does not fit model_kind {self.model_kind!r}: "
+                "low-res conditioning goes with the sr-unet model, and only with it"
+            )
+        if (self.conditioning == "clip-image") != bool(self.clip):
+            raise ValueError("clip-image conditioning needs --clip CHECKPOINT, and --clip needs it")
+        if self.conditioning == "clip-image" and (
+            self.model_kind != "unet" or self.model.cond_dim is None
+        ):
+            raise ValueError("clip-image conditioning needs a unet with cond_dim set")
         if (self.conditioning == "text") != (self.model_kind == "text-unet"):
             raise ValueError(
                 f"conditioning {self.conditioning!r} does not fit model_kind {self.model_kind!r}: "
@@ -244,6 +287,107 @@ def _mnist_latent(profile: str) -> TrainConfig:
     return TrainConfig(name="mnist-latent", autoencoder="mnist-autoencoder", model=model, **train)
 
 
+def _mnist_sd(profile: str) -> TrainConfig:
+    """Stable Diffusion in miniature: text-to-image in the latent space of ``mnist-autoencoder``.
+
+    The latent denoiser of ``mnist-latent`` with cross-attention to a text transformer trained
+    with it (Rombach et al. 2022, sec. 3.3); captions as in ``mnist-text``.
+    """
+    unet, train = _LATENT_SIZES[profile]
+    text = dict(_TEXT_SIZES[profile], vocabulary=caption_vocabulary())
+    model = TextUNetConfig(
+        in_channels=4, out_channels=4, image_size=7, channel_mults=(1,),
+        attention_resolutions=(7,), text_encoder="transformer", **unet, **text,
+    )
+    return TrainConfig(
+        name="mnist-sd", conditioning="text", model_kind="text-unet",
+        autoencoder="mnist-autoencoder", model=model, **train,
+    )
+
+
+# 14x14 base models of the cascades: (UNet fields, training fields); 14 -> 7, attention at 7
+_LOWRES_SIZES: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
+    "smoke": (
+        dict(base_channels=8, num_res_blocks=1, num_heads=2),
+        dict(batch_size=16, num_train_steps=20, num_train_images=256, log_every=5,
+             checkpoint_every=0, warmup_steps=5),
+    ),
+    "cpu": (
+        dict(base_channels=32, num_res_blocks=2, num_heads=4),
+        dict(batch_size=64, num_train_steps=3000, learning_rate=1e-3, warmup_steps=100),
+    ),
+    "full": (
+        dict(base_channels=64, num_res_blocks=2, num_heads=4),
+        dict(batch_size=128, num_train_steps=20000, learning_rate=2e-4, ema_decay=0.9995,
+             checkpoint_every=2000),
+    ),
+}
+
+# the 14 -> 28 super-resolution diffusion model: (UNet fields, training fields)
+_SR_SIZES: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
+    "smoke": (
+        dict(base_channels=8, channel_mults=(1, 2), num_res_blocks=1, num_heads=2,
+             attention_resolutions=()),
+        dict(batch_size=16, num_train_steps=20, num_train_images=256, log_every=5,
+             checkpoint_every=0, warmup_steps=5),
+    ),
+    "cpu": (
+        dict(base_channels=16, channel_mults=(1, 2), num_res_blocks=1, num_heads=4,
+             attention_resolutions=()),
+        dict(batch_size=64, num_train_steps=3000, learning_rate=1e-3, warmup_steps=100),
+    ),
+    "full": (
+        dict(base_channels=64, channel_mults=(1, 2, 2), num_res_blocks=2, num_heads=4,
+             attention_resolutions=(7,)),
+        dict(batch_size=128, num_train_steps=20000, learning_rate=2e-4, ema_decay=0.9995,
+             checkpoint_every=2000),
+    ),
+}
+
+
+def _lowres_unet(profile: str) -> dict[str, Any]:
+    unet, _ = _LOWRES_SIZES[profile]
+    return dict(image_size=14, channel_mults=(1, 2), attention_resolutions=(7,), **unet)
+
+
+def _mnist_imagen_base(profile: str) -> TrainConfig:
+    """Imagen's base model in miniature: 14x14 text-to-image with the frozen MiniLM encoder.
+
+    Imagen reads the frozen T5-XXL's token features through cross-attention *and* their pooled
+    vector added to the step embedding (Saharia et al. 2022, sec. 2.2, app. F); so does this.
+    """
+    model = TextUNetConfig(
+        **_lowres_unet(profile), text_encoder="minilm", text_dim=384, text_conditioning="both"
+    )
+    return TrainConfig(
+        name="mnist-imagen-base", conditioning="text", model_kind="text-unet", resolution=14,
+        model=model, **_LOWRES_SIZES[profile][1],
+    )
+
+
+def _mnist_imagen_sr(profile: str) -> TrainConfig:
+    """The 14 -> 28 super-resolution diffusion model (shared by the Imagen and unCLIP cascades)."""
+    unet, train = _SR_SIZES[profile]
+    model = SuperResUNetConfig(image_size=28, low_res_size=14, **unet)
+    return TrainConfig(
+        name="mnist-imagen-sr", conditioning="low-res", model_kind="sr-unet", cond_drop_prob=0.0,
+        model=model, **train,
+    )
+
+
+def _mnist_unclip_decoder(profile: str) -> TrainConfig:
+    """unCLIP's decoder in miniature: a 14x14 UNet conditioned on the CLIP image embedding.
+
+    The embedding is projected and added to the step embedding (Ramesh et al. 2022, sec. 2.1)
+    and dropped 10% of the time, so the decoder can be guided.
+    """
+    model = UNetConfig(**_lowres_unet(profile), cond_dim=64)
+    return TrainConfig(
+        name="mnist-unclip-decoder", conditioning="clip-image", clip="mnist-clip",
+        resolution=14, model=model, **_LOWRES_SIZES[profile][1],
+    )
+
+
 def _toy(dataset: str, profile: str) -> TrainConfig:
     return TrainConfig(
         name=f"toy-{dataset}",
@@ -268,6 +412,10 @@ _BUILDERS = {
     "mnist-text": lambda p: _mnist_text(p, "transformer"),
     "mnist-text-minilm": lambda p: _mnist_text(p, "minilm"),
     "mnist-latent": _mnist_latent,
+    "mnist-sd": _mnist_sd,
+    "mnist-imagen-base": _mnist_imagen_base,
+    "mnist-imagen-sr": _mnist_imagen_sr,
+    "mnist-unclip-decoder": _mnist_unclip_decoder,
     **{f"toy-{name}": (lambda p, n=name: _toy(n, p)) for name in TOY_DATASETS},
 }
 CONFIG_NAMES = tuple(_BUILDERS)

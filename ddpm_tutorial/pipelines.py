@@ -58,6 +58,7 @@ def draw_samples(
     prompt: str | Sequence[str] | None = None,
     guidance_scale: float | None = None,
     clip_x0: bool | None = None,
+    dynamic_threshold: float | None = None,
     batch_size: int = 250,
 ) -> Tensor:
     """Draw ``num_samples`` images from ``ckpt``: float32, shape (N, C, H, W), in [-1, 1] (not clipped).
@@ -67,7 +68,8 @@ def draw_samples(
     ``prompt`` is one prompt for every sample, or a list of ``num_samples`` prompts, one per
     sample (the text is encoded once per batch). Every option left at None takes the model
     card's ``sampling`` default; ``clip_x0`` (clip the predicted clean image to [-1, 1] at
-    each step) is off unless the card or the caller turns it on.
+    each step) is off unless the card or the caller turns it on; ``dynamic_threshold`` (the
+    percentile of Imagen's dynamic thresholding, DDIM only) likewise.
 
     Raises:
         ValueError: for an unknown sampler, a label the model does not take, or a prompt
@@ -87,9 +89,18 @@ def draw_samples(
     steps = steps if steps is not None else int(defaults.get("steps", 50))
     eta = eta if eta is not None else float(defaults.get("eta", 0.0))
     clip_x0 = clip_x0 if clip_x0 is not None else bool(defaults.get("clip_x0", False))
+    if dynamic_threshold is None and defaults.get("dynamic_threshold") is not None:
+        dynamic_threshold = float(defaults["dynamic_threshold"])
+    if dynamic_threshold is not None and sampler != "ddim":
+        raise ValueError("dynamic_threshold applies to the ddim sampler")
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1; got {batch_size}")
     conditioning = card.get("conditioning", "none")
+    if conditioning in ("clip-image", "low-res"):
+        raise ValueError(
+            f"{ckpt.name!r} is conditioned on {conditioning!r}, a part of a cascade: sample the "
+            "system it belongs to (see ddpm_tutorial.systems)"
+        )
     if prompt is not None and conditioning != "text":
         raise ValueError(
             f"--prompt needs a text-conditional model; {ckpt.name!r} is conditioned on {conditioning!r}"
@@ -142,7 +153,15 @@ def draw_samples(
         if sampler == "ddpm":
             x = sample_ddpm(ckpt.model, ckpt.schedule, shape, **kwargs)
         else:
-            x = sample_ddim(ckpt.model, ckpt.schedule, shape, num_steps=steps, eta=eta, **kwargs)
+            x = sample_ddim(
+                ckpt.model,
+                ckpt.schedule,
+                shape,
+                num_steps=steps,
+                eta=eta,
+                dynamic_threshold=dynamic_threshold,
+                **kwargs,
+            )
         out.append(x.cpu())
     samples = torch.cat(out)
     if "latent" in card:

@@ -9,6 +9,12 @@ records), and the network :math:`f` is trained to undo it,
 No text is involved, which is why a cascade's super-resolution stages can be trained on any
 images, apart from the text-to-image model that feeds them. :func:`upsample` gives the
 interpolation baselines the network must beat.
+
+The regression network gives the conditional *mean* of the high-resolution digit, which is
+blurred where several digits are compatible with the low-resolution one. Imagen's cascade
+(4.4) instead *samples* the high-resolution image with a diffusion model conditioned on the
+low-resolution one, :class:`~ddpm_tutorial.models.sr_unet.SuperResUNet`;
+:func:`sample_super_resolution` runs it.
 """
 
 from __future__ import annotations
@@ -18,9 +24,16 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .latents import reconstruction_metrics
+from .schedules import NoiseSchedule
 from .models.superres import SuperResConfig, SuperResNet
 
-__all__ = ["downsample", "super_resolution_report", "train_super_resolution", "upsample"]
+__all__ = [
+    "downsample",
+    "sample_super_resolution",
+    "super_resolution_report",
+    "train_super_resolution",
+    "upsample",
+]
 
 
 def downsample(images: Tensor, factor: int = 2) -> Tensor:
@@ -85,3 +98,48 @@ def super_resolution_report(model: SuperResNet, images: Tensor) -> dict[str, dic
     }
     out["network"] = reconstruction_metrics(images, model(low))
     return out
+
+
+@torch.no_grad()
+def sample_super_resolution(
+    model: torch.nn.Module,
+    schedule: NoiseSchedule,
+    low_res: Tensor,
+    *,
+    aug_level: float = 0.1,
+    num_steps: int = 50,
+    generator: torch.Generator | None = None,
+) -> Tensor:
+    """Sample high-resolution images from a super-resolution diffusion model, DDIM (eta 0).
+
+    The low-resolution images are augmented once, at ``aug_level``, with noise from
+    ``generator`` (:func:`~ddpm_tutorial.models.sr_unet.augment_low_res`), and the same
+    augmented images condition every step.
+
+    Args:
+        model: a :class:`~ddpm_tutorial.models.sr_unet.SuperResUNet`.
+        low_res: (B, C, h, w) in [-1, 1], h = the model's ``low_res_size``.
+        aug_level: the noise-conditioning augmentation level s in [0, 1).
+
+    Returns:
+        (B, C, H, W) samples, H = the model's ``image_size``, on the CPU.
+    """
+    from .models.sr_unet import SuperResUNet, augment_low_res
+    from .reverse_process import sample_ddim
+
+    if not isinstance(model, SuperResUNet):
+        raise TypeError(f"model must be a SuperResUNet; got {type(model).__name__}")
+    cfg = model.config
+    device = next(model.parameters()).device
+    augmented, levels = augment_low_res(low_res.to(device).float(), aug_level, generator)
+    shape = (low_res.shape[0], cfg.in_channels, cfg.image_size, cfg.image_size)
+    out = sample_ddim(
+        model,
+        schedule,
+        shape,
+        num_steps=num_steps,
+        cond={"low_res": augmented, "aug_level": levels},
+        generator=generator,
+        device=device,
+    )
+    return out.cpu()

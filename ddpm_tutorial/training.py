@@ -30,7 +30,7 @@ from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
 from .checkpoints import save_checkpoint
-from .configs import TrainConfig, config_from_json, config_to_dict
+from .configs import MNIST_SIZE, TrainConfig, config_from_json, config_to_dict
 from .datasets.captions import CaptionThresholds, caption_split
 from .datasets.mnist import load_mnist
 from .datasets.toy2d import make_toy_data
@@ -271,11 +271,26 @@ def load_training_data(
                 caption_thresholds=dataclasses.asdict(thresholds),
                 caption_examples=captions[: 2 * config.captions_per_image],
             )
+        cond: Tensor | None = labels if config.conditioning == "class" else None
+        if config.conditioning == "clip-image":  # embeddings of the full-size digits
+            cond = clip_image_condition(config.clip, images)
+            info["clip"] = config.clip
+        elif config.conditioning == "low-res":  # the 28x28 digit is the target, 14x14 the input
+            from .super_resolution import downsample
+
+            factor = MNIST_SIZE // config.model.low_res_size
+            cond = downsample(images, factor)
+            info["low_res_size"] = config.model.low_res_size
+        if config.resolution and config.resolution != MNIST_SIZE:
+            from .super_resolution import downsample
+
+            images = downsample(images, MNIST_SIZE // config.resolution)
+            info["resolution"] = config.resolution
         if config.autoencoder:
             images, info["latent"] = to_latents(config.autoencoder, images, config.data_source)
         if captions is not None:
             return images.repeat_interleave(config.captions_per_image, dim=0), captions, info
-        return images, (labels if config.conditioning == "class" else None), info
+        return images, cond, info
     n = 10_000 if split == "train" else 2_000
     points = make_toy_data(
         config.dataset, n, seed=config.seed if split == "train" else config.seed + 10_000
@@ -285,6 +300,14 @@ def load_training_data(
         None,
         {"dataset": config.dataset, "source": "generated", "split": split, "num_images": n},
     )
+
+
+def clip_image_condition(clip: str, images: Tensor) -> Tensor:
+    """The condition of unCLIP's decoder: CLIP image embeddings (N, D) scaled to norm sqrt(D)."""
+    from .clip import image_embeddings, load_clip
+    from .unclip import scale_embeddings
+
+    return scale_embeddings(image_embeddings(load_clip(clip), images))
 
 
 def to_latents(autoencoder: str, images: Tensor, data_source: str = "auto") -> tuple[Tensor, dict[str, Any]]:
@@ -501,7 +524,8 @@ def run_training(
             "sampler": "ddim",
             "steps": config.sample_steps,
             "eta": 0.0,
-            "guidance_scale": 1.0 if config.conditioning == "none" else 3.0,
+            "guidance_scale": 1.0 if config.conditioning in ("none", "low-res") else 3.0,
+            **({"aug_level": 0.1} if config.conditioning == "low-res" else {}),
         },
         "data": data_info,
         "training": {

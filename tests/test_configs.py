@@ -101,3 +101,25 @@ def test_text_configs_pair_text_conditioning_with_the_text_unet():
     assert frozen.model.text_encoder == "minilm" and frozen.model.text_dim == 384
     with pytest.raises(ValueError, match="does not fit model_kind"):
         get_config("mnist", "smoke", conditioning="text")
+
+
+def test_part_four_cascade_configs_fit_their_data():
+    from ddpm_tutorial.configs import get_config
+
+    base = get_config("mnist-imagen-base", "smoke")
+    assert base.resolution == 14 and base.model.image_size == 14
+    assert base.model.text_encoder == "minilm" and base.model.text_conditioning == "both"
+    sr = get_config("mnist-imagen-sr", "smoke")
+    assert sr.model_kind == "sr-unet" and sr.cond_drop_prob == 0.0
+    decoder = get_config("mnist-unclip-decoder", "smoke")
+    assert decoder.clip == "mnist-clip" and decoder.model.cond_dim == 64
+    sd = get_config("mnist-sd", "smoke")
+    assert sd.autoencoder == "mnist-autoencoder" and sd.model.context_dim is not None
+    with pytest.raises(ValueError, match="built for 14x14"):
+        get_config("mnist-imagen-base", "smoke", resolution=0)
+    with pytest.raises(ValueError, match="resolution must divide"):
+        get_config("mnist-imagen-base", "smoke", resolution=5)
+    with pytest.raises(ValueError, match="sr-unet"):
+        get_config("mnist-imagen-sr", "smoke", conditioning="none")
+    with pytest.raises(ValueError, match="--clip"):
+        get_config("mnist-unclip-decoder", "smoke", clip="")

@@ -239,3 +239,17 @@ def test_encode_captions_encodes_each_distinct_caption_once(randomize):
     ids = encode_captions(model, ["a 1", "a 2", "a 1"])
     assert calls == [["a 1", "a 2"]]
     torch.testing.assert_close(ids, original(["a 1", "a 2", "a 1"]))
+
+
+def test_cascade_training_data_have_the_right_shapes_and_conditions():
+    from ddpm_tutorial.configs import get_config
+    from ddpm_tutorial.super_resolution import downsample
+    from ddpm_tutorial.training import load_training_data
+
+    sr, low, info = load_training_data(get_config("mnist-imagen-sr", "smoke"))
+    assert sr.shape[1:] == (1, 28, 28) and low.shape == (sr.shape[0], 1, 14, 14)
+    assert torch.allclose(low, downsample(sr)) and info["low_res_size"] == 14
+    dec, emb, info = load_training_data(get_config("mnist-unclip-decoder", "smoke"))
+    assert dec.shape[1:] == (1, 14, 14) and emb.shape == (dec.shape[0], 64)
+    assert emb.norm(dim=1) == pytest.approx(torch.full((dec.shape[0],), 8.0), abs=1e-3)
+    assert info["resolution"] == 14 and info["clip"] == "mnist-clip"

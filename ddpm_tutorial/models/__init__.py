@@ -1,5 +1,6 @@
-"""Networks: noise predictors for images (:class:`UNet`, text-conditional :class:`TextUNet`) and
-for 2-D points (:class:`MLPDenoiser`).
+"""Networks: noise predictors for images (:class:`UNet`, text-conditional :class:`TextUNet`,
+super-resolution :class:`SuperResUNet`), for 2-D points (:class:`MLPDenoiser`) and for CLIP
+embeddings (unCLIP's :class:`DiffusionPrior`), and the networks beside them.
 
 :func:`build_model` rebuilds a network from the ``kind`` and config dict stored in a model card,
 so that a checkpoint never needs pickled code.
@@ -18,6 +19,8 @@ from .clip import CLIP, CLIPConfig
 from .embeddings import TimestepEmbedding, sinusoidal_embedding
 from .feature_net import FeatureNet, FeatureNetConfig
 from .mlp import MLPConfig, MLPDenoiser
+from .prior import DiffusionPrior, PriorConfig, RegressionPrior
+from .sr_unet import SuperResUNet, SuperResUNetConfig
 from .superres import SuperResConfig, SuperResNet
 from .text_transformer import TextTransformer
 from .text_unet import TextUNet, TextUNetConfig
@@ -28,6 +31,7 @@ __all__ = [
     "AutoencoderConfig",
     "CLIP",
     "CLIPConfig",
+    "DiffusionPrior",
     "DigitClassifier",
     "DigitClassifierConfig",
     "FeatureNet",
@@ -35,8 +39,12 @@ __all__ = [
     "MODEL_KINDS",
     "MLPConfig",
     "MLPDenoiser",
+    "PriorConfig",
+    "RegressionPrior",
     "SuperResConfig",
     "SuperResNet",
+    "SuperResUNet",
+    "SuperResUNetConfig",
     "TextTransformer",
     "TextUNet",
     "TextUNetConfig",
@@ -60,6 +68,9 @@ MODEL_KINDS: dict[str, tuple[type[nn.Module], type]] = {
     "clip": (CLIP, CLIPConfig),
     "autoencoder": (Autoencoder, AutoencoderConfig),
     "super-res": (SuperResNet, SuperResConfig),
+    "sr-unet": (SuperResUNet, SuperResUNetConfig),
+    "diffusion-prior": (DiffusionPrior, PriorConfig),
+    "regression-prior": (RegressionPrior, PriorConfig),
 }
 
 
