@@ -103,6 +103,15 @@ def _add_config_flags(parser: argparse.ArgumentParser) -> None:
 
 
 #: networks trained beside the denoisers: (command, help, description, default steps)
+EXPERIMENTS = (
+    "guidance-tradeoff",
+    "encoder-vs-denoiser",
+    "part4-comparison",
+    "latent-savings",
+    "thresholding",
+    "unclip-priors",
+)
+
 AUX_TRAINERS: tuple[tuple[str, str, str, int], ...] = (
     (
         "train-classifier",
@@ -283,11 +292,22 @@ def build_parser() -> argparse.ArgumentParser:
         help="run a measured experiment of Part IV and write its JSON",
         description="guidance-tradeoff: FID and CLIP score per guidance scale of one "
         "text-to-image checkpoint; encoder-vs-denoiser: FID, CLIP score and prompted-digit "
-        "accuracy of several checkpoints at one scale. Prompts are held-out captions.",
+        "accuracy of several checkpoints at one scale; part4-comparison: Part IV's closing "
+        "table (FID, CLIP score, prompted-digit accuracy, parameters, s/100 samples); "
+        "latent-savings: time per training step and per sample, pixel vs latent; "
+        "thresholding: static clipping vs dynamic thresholding over guidance scales; "
+        "unclip-priors: unCLIP through its diffusion prior, the regression baseline and no "
+        "prior. Prompts are held-out captions.",
     )
-    exp.add_argument("name", choices=("guidance-tradeoff", "encoder-vs-denoiser"))
+    exp.add_argument("name", choices=EXPERIMENTS)
     exp.add_argument(
-        "--checkpoints", nargs="+", required=True, help="text-to-image checkpoint(s)"
+        "--checkpoints",
+        nargs="+",
+        default=None,
+        help="text-to-image checkpoint(s) or system(s); part4-comparison defaults to "
+        "mnist-text mnist-sd mnist-unclip mnist-imagen, latent-savings to mnist-text mnist-sd, "
+        "thresholding to mnist-imagen, unclip-priors to mnist-unclip "
+        "mnist-unclip-prior-regression",
     )
     exp.add_argument(
         "--guidance-scales",
@@ -531,23 +551,51 @@ def _cmd_experiment(args: argparse.Namespace, argv: list[str]) -> int:
         raise CommandError(f"--num-samples must be >= 2 (FID needs several); got {args.num_samples}")
     if args.threads is not None:
         torch.set_num_threads(args.threads)
+    names = args.checkpoints
     if args.name == "guidance-tradeoff":
-        if len(args.checkpoints) != 1:
-            raise CommandError("guidance-tradeoff takes one checkpoint")
+        if not names or len(names) != 1:
+            raise CommandError("guidance-tradeoff takes one checkpoint (--checkpoints NAME)")
         result = experiments.guidance_tradeoff(
-            load_checkpoint(args.checkpoints[0]),
+            load_checkpoint(names[0]),
             args.guidance_scales,
             num_samples=args.num_samples,
             steps=args.steps,
             seed=args.seed,
         )
-    else:
+    elif args.name == "encoder-vs-denoiser":
+        if not names:
+            raise CommandError("encoder-vs-denoiser needs --checkpoints")
         result = experiments.encoder_vs_denoiser(
-            args.checkpoints,
+            names,
             guidance_scale=args.guidance_scale,
             num_samples=args.num_samples,
             steps=args.steps,
             seed=args.seed,
+        )
+    elif args.name == "part4-comparison":
+        result = experiments.part4_comparison(
+            *([names] if names else []), num_samples=args.num_samples, seed=args.seed
+        )
+    elif args.name == "latent-savings":
+        if names and len(names) != 2:
+            raise CommandError("latent-savings takes two checkpoints: PIXEL LATENT")
+        result = experiments.latent_savings(
+            *(names or []), num_samples=min(args.num_samples, 100), seed=args.seed
+        )
+    elif args.name == "thresholding":
+        if names and len(names) != 1:
+            raise CommandError("thresholding takes one Imagen system")
+        result = experiments.thresholding(
+            *(names or []),
+            guidance_scales=args.guidance_scales,
+            num_samples=args.num_samples,
+            seed=args.seed,
+        )
+    else:
+        if names and len(names) != 2:
+            raise CommandError("unclip-priors takes SYSTEM REGRESSION_PRIOR")
+        result = experiments.unclip_priors(
+            *(names or []), num_samples=args.num_samples, seed=args.seed
         )
     result["command"] = "python -m ddpm_tutorial " + " ".join(shlex.quote(a) for a in argv)
     result["torch_threads"] = torch.get_num_threads()

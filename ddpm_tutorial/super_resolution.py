@@ -24,8 +24,8 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .latents import reconstruction_metrics
-from .schedules import NoiseSchedule
 from .models.superres import SuperResConfig, SuperResNet
+from .schedules import NoiseSchedule
 
 __all__ = [
     "downsample",
