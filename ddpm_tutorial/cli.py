@@ -153,6 +153,15 @@ AUX_TRAINERS: tuple[tuple[str, str, str, int], ...] = (
         "and DIR/regression.safetensors, each with its card",
         4000,
     ),
+    (
+        "train-dalle",
+        "train mnist-dalle, the first DALL-E in miniature (image tokens + transformer)",
+        "Train a VQ-VAE that turns a digit into 7x7 discrete tokens, then a causal transformer "
+        "over [caption tokens, image tokens] on the captioned training digits (STEPS is the "
+        "transformer's); measure held-out reconstruction, cross-entropy and prompted-digit "
+        "accuracy; write DIR/model.safetensors with its card",
+        2000,
+    ),
 )
 
 
@@ -608,9 +617,10 @@ def _cmd_experiment(args: argparse.Namespace, argv: list[str]) -> int:
 
 
 def _cmd_train_aux(args: argparse.Namespace, argv: list[str]) -> int:
-    from . import clip, digit_classifier, latents, unclip
+    from . import clip, dalle, digit_classifier, latents, unclip
 
     runners = {
+        "train-dalle": dalle.run_dalle_training,
         "train-prior": unclip.run_prior_training,
         "train-clip": clip.run_clip_training,
         "train-autoencoder": latents.run_autoencoder_training,

@@ -16,6 +16,7 @@ from torch import nn
 from .autoencoder import Autoencoder, AutoencoderConfig
 from .classifier import DigitClassifier, DigitClassifierConfig
 from .clip import CLIP, CLIPConfig
+from .dalle import DALLE, DALLEConfig
 from .embeddings import TimestepEmbedding, sinusoidal_embedding
 from .feature_net import FeatureNet, FeatureNetConfig
 from .mlp import MLPConfig, MLPDenoiser
@@ -31,6 +32,8 @@ __all__ = [
     "AutoencoderConfig",
     "CLIP",
     "CLIPConfig",
+    "DALLE",
+    "DALLEConfig",
     "DiffusionPrior",
     "DigitClassifier",
     "DigitClassifierConfig",
@@ -71,6 +74,7 @@ MODEL_KINDS: dict[str, tuple[type[nn.Module], type]] = {
     "sr-unet": (SuperResUNet, SuperResUNetConfig),
     "diffusion-prior": (DiffusionPrior, PriorConfig),
     "regression-prior": (RegressionPrior, PriorConfig),
+    "dalle": (DALLE, DALLEConfig),
 }
 
 
