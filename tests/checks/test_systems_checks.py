@@ -44,7 +44,7 @@ def test_noise_augmentation_checker(capsys):
     with pytest.raises(AssertionError, match="variance stays"):
         checks.check_noise_augmentation(lambda y, s, n: y + s * n)
     # the package's own augmentation agrees with the checker's formula
-    y, noise = torch.rand(2, 1, 4, 4), torch.randn(2, 1, 4, 4)
+    y = torch.rand(2, 1, 4, 4)
     g = torch.Generator().manual_seed(5)
     ours, _ = augment_low_res(y, 0.4, g)
     expected = (1 - 0.16) ** 0.5 * y + 0.4 * torch.randn(y.shape, generator=torch.Generator().manual_seed(5))
