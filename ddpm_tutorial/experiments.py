@@ -372,15 +372,13 @@ def thresholding(
         raise ValueError(f"{system!r} is not an Imagen system")
     prompts = heldout_prompts(num_samples, seed)
     judges = (load_clip(), load_digit_classifier())
-    methods = {
-        "none": dict(dynamic_threshold=None, clip_x0=False),
-        "static": dict(dynamic_threshold=None, clip_x0=True),
-        "dynamic": dict(dynamic_threshold=percentile, clip_x0=False),
-    }
     rows = []
     for w in guidance_scales:
-        for method, opts in methods.items():
-            low = gen.sample_low_res(prompts, num_samples, seed=seed, guidance_scale=w, **opts)
+        for method in ("none", "static", "dynamic"):
+            low = gen.sample_low_res(
+                prompts, num_samples, seed=seed, guidance_scale=w, limit=method,
+                dynamic_threshold=percentile,
+            )
             o = gen._defaults()
             high = gen._upsample(low, o, torch.Generator().manual_seed(seed + 1))
             rows.append(

@@ -108,6 +108,7 @@ def sample_super_resolution(
     *,
     aug_level: float = 0.1,
     num_steps: int = 50,
+    clip_x0: bool = True,
     generator: torch.Generator | None = None,
 ) -> Tensor:
     """Sample high-resolution images from a super-resolution diffusion model, DDIM (eta 0).
@@ -120,6 +121,9 @@ def sample_super_resolution(
         model: a :class:`~ddpm_tutorial.models.sr_unet.SuperResUNet`.
         low_res: (B, C, h, w) in [-1, 1], h = the model's ``low_res_size``.
         aug_level: the noise-conditioning augmentation level s in [0, 1).
+        clip_x0: clip the predicted clean image to [-1, 1] at each step (on by default: the
+            low-resolution input pins the noise prediction down so well at large t that
+            DDIM's division by sqrt(alpha_bar_t) amplifies its small errors out of range).
 
     Returns:
         (B, C, H, W) samples, H = the model's ``image_size``, on the CPU.
@@ -139,6 +143,7 @@ def sample_super_resolution(
         shape,
         num_steps=num_steps,
         cond={"low_res": augmented, "aug_level": levels},
+        clip_x0=clip_x0,
         generator=generator,
         device=device,
     )

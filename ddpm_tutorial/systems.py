@@ -40,6 +40,7 @@ from .checkpoints import (
 )
 
 __all__ = [
+    "LIMITS",
     "SYSTEM_PARTS",
     "ImagenSystem",
     "UnCLIPSystem",
@@ -47,6 +48,9 @@ __all__ = [
     "load_system",
     "write_system_card",
 ]
+
+#: how a sampler keeps the predicted clean image in range (see ``ImagenSystem.sample_low_res``)
+LIMITS = ("none", "static", "dynamic")
 
 #: the parts each kind of system is made of
 SYSTEM_PARTS: dict[str, tuple[str, ...]] = {
@@ -130,6 +134,7 @@ class _System:
             low.clamp(-1, 1),
             aug_level=float(options.get("aug_level", 0.1)),
             num_steps=int(options.get("upsampler_steps", 25)),
+            clip_x0=bool(options.get("upsampler_clip_x0", True)),
             generator=g,
         )
 
@@ -155,14 +160,24 @@ class ImagenSystem(_System):
         seed: int = 0,
         guidance_scale: float | None = None,
         steps: int | None = None,
+        limit: str | None = None,
         dynamic_threshold: float | None = None,
-        clip_x0: bool | None = None,
     ) -> Tensor:
-        """The base model's (N, 1, 14, 14) samples, before super-resolution."""
+        """The base model's (N, 1, 14, 14) samples, before super-resolution.
+
+        ``limit`` is how the predicted clean image is kept in range at each step: ``"none"``,
+        ``"static"`` (clip to [-1, 1]) or ``"dynamic"`` (Imagen's dynamic thresholding at the
+        percentile ``dynamic_threshold``); None takes the card's.
+        """
         from .pipelines import draw_samples
 
-        o = self._defaults(guidance_scale=guidance_scale, steps=steps)
-        thr = dynamic_threshold if dynamic_threshold is not None else o.get("dynamic_threshold")
+        o = self._defaults(
+            guidance_scale=guidance_scale, steps=steps, limit=limit,
+            dynamic_threshold=dynamic_threshold,
+        )
+        limit = str(o.get("limit", "static"))
+        if limit not in LIMITS:
+            raise ValueError(f"limit must be one of {', '.join(LIMITS)}; got {limit!r}")
         return draw_samples(
             self.parts["base"],
             num_samples,
@@ -170,8 +185,8 @@ class ImagenSystem(_System):
             seed=seed,
             guidance_scale=float(o.get("guidance_scale", 3.0)),
             steps=int(o.get("steps", 50)),
-            dynamic_threshold=None if clip_x0 else thr,
-            clip_x0=bool(clip_x0),
+            dynamic_threshold=float(o.get("dynamic_threshold", 0.95)) if limit == "dynamic" else None,
+            clip_x0=limit == "static",
         )
 
     @torch.no_grad()
@@ -183,7 +198,7 @@ class ImagenSystem(_System):
         seed: int = 0,
         guidance_scale: float | None = None,
         steps: int | None = None,
-        dynamic_threshold: float | None = None,
+        limit: str | None = None,
         aug_level: float | None = None,
         return_low_res: bool = False,
     ) -> Tensor | tuple[Tensor, Tensor]:
@@ -197,7 +212,7 @@ class ImagenSystem(_System):
             seed=seed,
             guidance_scale=guidance_scale,
             steps=steps,
-            dynamic_threshold=dynamic_threshold,
+            limit=limit,
         )
         o = self._defaults(aug_level=aug_level)
         high = self._upsample(low, o, torch.Generator().manual_seed(seed + 1))
@@ -255,6 +270,7 @@ class UnCLIPSystem(_System):
             cond=embeddings.to(device),
             guidance_scale=float(o.get("guidance_scale", 3.0)),
             dynamic_threshold=o.get("dynamic_threshold"),
+            clip_x0=bool(o.get("clip_x0", True)) and o.get("dynamic_threshold") is None,
             generator=generator,
             device=device,
         ).cpu()

