@@ -244,6 +244,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="clip the predicted clean image to [-1, 1] at each step (default: the model card's)",
     )
+    sample.add_argument(
+        "--upsampler-steps",
+        type=int,
+        default=None,
+        help="DDIM steps of a system's super-resolution stage (default: the system card's)",
+    )
     sample.add_argument("--device", default=None, help="cpu, cuda or mps")
 
     evaluate = sub.add_parser(
@@ -459,6 +465,8 @@ def _cmd_sample(args: argparse.Namespace) -> int:
     if find_system_card(args.checkpoint) is not None:
         samples = _sample_system(args, load_system(args.checkpoint, device=args.device or "cpu"))
         return _write_samples(args, samples)
+    if args.upsampler_steps is not None:
+        raise CommandError("--upsampler-steps applies to a system (mnist-imagen, mnist-unclip)")
     ckpt = load_checkpoint(args.checkpoint, device=args.device or "cpu")
     samples = draw_samples(
         ckpt,
@@ -495,6 +503,7 @@ def _sample_system(args: argparse.Namespace, system: Any) -> Any:
                 seed=args.seed + start,
                 guidance_scale=args.guidance_scale,
                 steps=args.steps,
+                upsampler_steps=args.upsampler_steps,
             )
         )
     return torch.cat(out)

@@ -200,6 +200,7 @@ class ImagenSystem(_System):
         steps: int | None = None,
         limit: str | None = None,
         aug_level: float | None = None,
+        upsampler_steps: int | None = None,
         return_low_res: bool = False,
     ) -> Tensor | tuple[Tensor, Tensor]:
         """(N, 1, 28, 28) images for the prompt(s) (and the 14x14 ones with ``return_low_res``).
@@ -214,7 +215,7 @@ class ImagenSystem(_System):
             steps=steps,
             limit=limit,
         )
-        o = self._defaults(aug_level=aug_level)
+        o = self._defaults(aug_level=aug_level, upsampler_steps=upsampler_steps)
         high = self._upsample(low, o, torch.Generator().manual_seed(seed + 1))
         return (high, low) if return_low_res else high
 
@@ -253,12 +254,16 @@ class UnCLIPSystem(_System):
         guidance_scale: float | None = None,
         steps: int | None = None,
         aug_level: float | None = None,
+        upsampler_steps: int | None = None,
         return_low_res: bool = False,
     ) -> Tensor | tuple[Tensor, Tensor]:
         """Images (N, 1, 28, 28) from scaled CLIP image embeddings (N, D): decoder, then upsampler."""
         from .reverse_process import sample_ddim
 
-        o = self._defaults(guidance_scale=guidance_scale, steps=steps, aug_level=aug_level)
+        o = self._defaults(
+            guidance_scale=guidance_scale, steps=steps, aug_level=aug_level,
+            upsampler_steps=upsampler_steps,
+        )
         dec = self.parts["decoder"]
         cfg = dec.model.config
         device = next(dec.model.parameters()).device
@@ -288,6 +293,7 @@ class UnCLIPSystem(_System):
         steps: int | None = None,
         prior_guidance_scale: float | None = None,
         aug_level: float | None = None,
+        upsampler_steps: int | None = None,
     ) -> Tensor:
         """(N, 1, 28, 28) images for the prompt(s): prior, then decoder and upsampler."""
         z = self.image_embeddings(
@@ -299,17 +305,26 @@ class UnCLIPSystem(_System):
             guidance_scale=guidance_scale,
             steps=steps,
             aug_level=aug_level,
+            upsampler_steps=upsampler_steps,
         )
         assert isinstance(out, Tensor)
         return out
 
     @torch.no_grad()
-    def variations(self, images: Tensor, num_variations: int = 4, *, seed: int = 0) -> Tensor:
+    def variations(
+        self,
+        images: Tensor,
+        num_variations: int = 4,
+        *,
+        seed: int = 0,
+        steps: int | None = None,
+        upsampler_steps: int | None = None,
+    ) -> Tensor:
         """(B, num_variations, 1, 28, 28): each image's CLIP embedding decoded with fresh noise."""
         from .unclip import image_variations
 
         def decode(z: Tensor, g: torch.Generator) -> Tensor:
-            out = self.decode(z, g)
+            out = self.decode(z, g, steps=steps, upsampler_steps=upsampler_steps)
             assert isinstance(out, Tensor)
             return out
 
