@@ -648,7 +648,7 @@ def _cmd_train_aux(args: argparse.Namespace, argv: list[str]) -> int:
     return 0
 
 
-def _cmd_assemble(args: argparse.Namespace) -> int:
+def _cmd_assemble(args: argparse.Namespace, argv: list[str]) -> int:
     from .systems import write_system_card
 
     parts = {}
@@ -663,7 +663,10 @@ def _cmd_assemble(args: argparse.Namespace) -> int:
         parts,
         dest=args.dest,
         sampling=json.loads(args.sampling.read_text()) if args.sampling else None,
-        extra=json.loads(args.extra.read_text()) if args.extra else None,
+        extra={
+            **(json.loads(args.extra.read_text()) if args.extra else {}),
+            "command": "python -m ddpm_tutorial " + " ".join(shlex.quote(a) for a in argv),
+        },
     )
     print(f"assembled {args.name}: " + ", ".join(f"{r}={p['checkpoint']}" for r, p in card["parts"].items()))
     return 0
@@ -702,7 +705,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "publish":
             return _cmd_publish(args)
         if args.command == "assemble":
-            return _cmd_assemble(args)
+            return _cmd_assemble(args, argv)
         if args.command == "evaluate-text":
             return _cmd_evaluate_text(args)
         if args.command == "experiment":
