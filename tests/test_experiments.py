@@ -139,3 +139,53 @@ def test_aux_trainers_write_a_card(command, tmp_path, capsys, monkeypatch):
     assert card["training"]["steps"] == 2 and card["metrics"]
     assert json.loads(capsys.readouterr().out) == card["metrics"]
     load_checkpoint(tmp_path)  # loads back, hash checked
+
+
+@pytest.mark.parametrize("command", ["train-prior", "train-dalle"])
+def test_part4_system_trainers_write_a_card(command, tmp_path, capsys, monkeypatch):
+    if command == "train-dalle":  # a tokeniser of a few steps: the point is the card
+        import ddpm_tutorial.dalle as dalle
+
+        original = dalle.run_dalle_training
+        monkeypatch.setattr(
+            dalle, "run_dalle_training", lambda out, **kw: original(out, **kw, vq_steps=3)
+        )
+    assert main([command, "--out", str(tmp_path), "--steps", "2", "--threads", "1"]) == 0
+    card = read_card(tmp_path / "model.json")
+    assert card["command"] == f"python -m ddpm_tutorial {command} --out {tmp_path} --steps 2 --threads 1"
+    assert card["metrics"]
+    load_checkpoint(tmp_path)
+    if command == "train-prior":
+        assert load_checkpoint(tmp_path / "regression.safetensors").card["metrics"] == card["metrics"]
+
+
+def test_part4_experiments_run_on_the_shipped_systems():
+    from ddpm_tutorial.experiments import (
+        latent_savings,
+        part4_comparison,
+        thresholding,
+        unclip_priors,
+    )
+
+    table = part4_comparison(["mnist-sd", "mnist-unclip"], num_samples=4)
+    assert [r["model"] for r in table["rows"]] == ["mnist-sd", "mnist-unclip"]
+    unclip = table["rows"][1]
+    assert set(unclip["parameters_by_part"]) == {"clip", "prior", "decoder", "upsampler"}
+    assert unclip["parameters"] == sum(unclip["parameters_by_part"].values())
+    saved = latent_savings(num_samples=2, repeats=1)
+    assert saved["rows"][1]["numbers_per_example"] == 196 < saved["rows"][0]["numbers_per_example"]
+    thr = thresholding(guidance_scales=(8.0,), num_samples=4)
+    by_method = {r["method"]: r for r in thr["rows"]}
+    assert by_method["none"]["out_of_range"] > 0 == by_method["static"]["out_of_range"]
+    priors = unclip_priors(num_samples=4)
+    assert [r["prior"] for r in priors["rows"]] == ["diffusion", "regression", "text"]
+
+
+def test_the_shipped_part4_system_experiments_record_their_commands():
+    for name in ("part4-comparison", "latent-savings", "thresholding", "unclip-priors"):
+        result = load_experiment(name)
+        assert result["command"].startswith(f"python -m ddpm_tutorial experiment {name}")
+    rows = load_experiment("part4-comparison")["rows"]
+    assert {r["model"] for r in rows} == {"mnist-text", "mnist-sd", "mnist-unclip", "mnist-imagen"}
+    assert all(r["prompted_digit_accuracy"] >= 0.9 for r in rows)
+    assert load_experiment("latent-savings")["train_step_speedup"] > 1
