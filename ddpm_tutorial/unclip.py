@@ -93,9 +93,41 @@ def prior_pairs(
     }
 
 
-def _batches(n: int, batch_size: int, steps: int, g: torch.Generator) -> Any:
-    for _ in range(steps):
-        yield torch.randint(0, n, (batch_size,), generator=g)
+def _fit(
+    model: torch.nn.Module,
+    batch_loss: Any,
+    num_examples: int,
+    *,
+    steps: int,
+    batch_size: int,
+    lr: float,
+    generator: torch.Generator,
+    grad_clip: float | None,
+) -> list[tuple[int, float]]:
+    """AdamW with a one-cycle learning rate on ``batch_loss(indices)``; the loss curve.
+
+    Each step draws ``batch_size`` indices from ``generator`` first, then ``batch_loss`` draws
+    what else it needs from the same generator, so a run is fixed by its seed.
+    """
+    opt = torch.optim.AdamW(model.parameters(), lr=lr)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, lr, total_steps=steps, pct_start=0.05)
+    every, running, curve = max(1, steps // 20), 0.0, []
+    model.train()
+    for step in range(1, steps + 1):
+        idx = torch.randint(0, num_examples, (batch_size,), generator=generator)
+        loss = batch_loss(idx)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if grad_clip is not None:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+        opt.step()
+        sched.step()
+        running += float(loss.detach())
+        if step % every == 0:
+            curve.append((step, running / every))
+            running = 0.0
+    model.eval().requires_grad_(False)
+    return curve
 
 
 def train_prior(
@@ -125,30 +157,23 @@ def train_prior(
         )
     torch.manual_seed(seed)
     g = torch.Generator().manual_seed(seed)
-    cfg = config or PriorConfig(embed_dim=text.shape[1])
-    model = DiffusionPrior(cfg).train()
+    model = DiffusionPrior(config or PriorConfig(embed_dim=text.shape[1]))
     schedule = prior_schedule()
     ab = schedule.alpha_bars.float()
-    opt = torch.optim.AdamW(model.parameters(), lr=lr)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, lr, total_steps=steps, pct_start=0.05)
-    every, running, curve = max(1, steps // 20), 0.0, []
-    for step, idx in enumerate(_batches(text.shape[0], batch_size, steps, g), start=1):
+
+    def batch_loss(idx: Tensor) -> Tensor:
         z0, y = image[idx], text[idx]
         t = torch.randint(0, schedule.num_steps, (len(idx),), generator=g)
         eps = torch.randn(z0.shape, generator=g)
         z_t = ab[t].sqrt()[:, None] * z0 + (1 - ab[t]).sqrt()[:, None] * eps
         keep = torch.rand(len(idx), generator=g) >= cond_drop_prob
-        loss = (model(z_t, t, y, cond_mask=keep) - z0).pow(2).mean()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        sched.step()
-        running += float(loss.detach())
-        if step % every == 0:
-            curve.append((step, running / every))
-            running = 0.0
-    return model.eval().requires_grad_(False), curve
+        return (model(z_t, t, y, cond_mask=keep) - z0).pow(2).mean()
+
+    curve = _fit(
+        model, batch_loss, text.shape[0], steps=steps, batch_size=batch_size, lr=lr,
+        generator=g, grad_clip=1.0,
+    )
+    return model, curve
 
 
 def train_regression_prior(
@@ -164,22 +189,18 @@ def train_regression_prior(
     r"""The baseline: :math:`\min_f \mathbb E\,\lVert f(z_t) - z_i\rVert^2`, same data and budget."""
     torch.manual_seed(seed)
     g = torch.Generator().manual_seed(seed)
-    cfg = config or PriorConfig(embed_dim=text.shape[1])
-    model = RegressionPrior(cfg).train()
-    opt = torch.optim.AdamW(model.parameters(), lr=lr)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, lr, total_steps=steps, pct_start=0.05)
-    every, running, curve = max(1, steps // 20), 0.0, []
-    for step, idx in enumerate(_batches(text.shape[0], batch_size, steps, g), start=1):
-        loss = (model(text[idx]) - image[idx]).pow(2).mean()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        sched.step()
-        running += float(loss.detach())
-        if step % every == 0:
-            curve.append((step, running / every))
-            running = 0.0
-    return model.eval().requires_grad_(False), curve
+    model = RegressionPrior(config or PriorConfig(embed_dim=text.shape[1]))
+    curve = _fit(
+        model,
+        lambda idx: (model(text[idx]) - image[idx]).pow(2).mean(),
+        text.shape[0],
+        steps=steps,
+        batch_size=batch_size,
+        lr=lr,
+        generator=g,
+        grad_clip=None,
+    )
+    return model, curve
 
 
 @torch.no_grad()
