@@ -287,6 +287,13 @@ def main(argv: list[str] | None = None) -> int:
         help="run only these sections (repeatable); default: train and sampling",
     )
     parser.add_argument("--samples", type=int, default=100, help="samples per sampler")
+    parser.add_argument(
+        "--profiles",
+        nargs="+",
+        choices=("smoke", "cpu", "full"),
+        default=["smoke", "cpu"],
+        help="profiles the chapters section runs each chapter under",
+    )
     parser.add_argument("--out", type=Path, default=RESULTS, help="JSON results file")
     args = parser.parse_args(argv)
     sections = args.only or ["train", "sampling"]
@@ -300,7 +307,7 @@ def main(argv: list[str] | None = None) -> int:
     if "sampling" in sections:
         results["sampling"] = bench_sampling(args.samples)
     if "chapters" in sections:
-        results["chapters"] = bench_chapters()
+        results["chapters"] = bench_chapters(tuple(args.profiles))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2) + "\n")
     print(table(results))
