@@ -255,21 +255,33 @@ def _mnist_text(profile: str, encoder: str) -> TrainConfig:
     return TrainConfig(name=name, conditioning="text", model_kind="text-unet", model=model, **train)
 
 
+# training fields shared by the Part IV denoisers (latent, cascade base, super-resolution)
+_PART4_TRAINING: dict[str, dict[str, Any]] = {
+    "cpu": dict(batch_size=64, num_train_steps=3000, learning_rate=1e-3, warmup_steps=100),
+    "full": dict(batch_size=128, num_train_steps=20000, learning_rate=2e-4, ema_decay=0.9995,
+                 checkpoint_every=2000),
+}
+
+
+def _part4_smoke(batch_size: int, num_train_steps: int) -> dict[str, Any]:
+    """The smoke profile's training fields: seconds on 256 digits, no periodic checkpoints."""
+    return dict(batch_size=batch_size, num_train_steps=num_train_steps, num_train_images=256,
+                log_every=5, checkpoint_every=0, warmup_steps=5)
+
+
 # the latent denoiser per profile: (UNet fields, training fields); latents are 4 x 7 x 7
 _LATENT_SIZES: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     "smoke": (
         dict(base_channels=16, num_res_blocks=1, num_heads=2),
-        dict(batch_size=32, num_train_steps=30, num_train_images=256, log_every=5,
-             checkpoint_every=0, warmup_steps=5),
+        _part4_smoke(batch_size=32, num_train_steps=30),
     ),
     "cpu": (
         dict(base_channels=64, num_res_blocks=2, num_heads=4),
-        dict(batch_size=64, num_train_steps=3000, learning_rate=1e-3, warmup_steps=100),
+        _PART4_TRAINING["cpu"],
     ),
     "full": (
         dict(base_channels=128, num_res_blocks=2, num_heads=4),
-        dict(batch_size=128, num_train_steps=20000, learning_rate=2e-4, ema_decay=0.9995,
-             checkpoint_every=2000),
+        _PART4_TRAINING["full"],
     ),
 }
 
@@ -309,17 +321,15 @@ def _mnist_sd(profile: str) -> TrainConfig:
 _LOWRES_SIZES: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     "smoke": (
         dict(base_channels=8, num_res_blocks=1, num_heads=2),
-        dict(batch_size=16, num_train_steps=20, num_train_images=256, log_every=5,
-             checkpoint_every=0, warmup_steps=5),
+        _part4_smoke(batch_size=16, num_train_steps=20),
     ),
     "cpu": (
         dict(base_channels=32, num_res_blocks=2, num_heads=4),
-        dict(batch_size=64, num_train_steps=3000, learning_rate=1e-3, warmup_steps=100),
+        _PART4_TRAINING["cpu"],
     ),
     "full": (
         dict(base_channels=64, num_res_blocks=2, num_heads=4),
-        dict(batch_size=128, num_train_steps=20000, learning_rate=2e-4, ema_decay=0.9995,
-             checkpoint_every=2000),
+        _PART4_TRAINING["full"],
     ),
 }
 
@@ -328,19 +338,17 @@ _SR_SIZES: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     "smoke": (
         dict(base_channels=8, channel_mults=(1, 2), num_res_blocks=1, num_heads=2,
              attention_resolutions=()),
-        dict(batch_size=16, num_train_steps=20, num_train_images=256, log_every=5,
-             checkpoint_every=0, warmup_steps=5),
+        _part4_smoke(batch_size=16, num_train_steps=20),
     ),
     "cpu": (
         dict(base_channels=16, channel_mults=(1, 2), num_res_blocks=1, num_heads=4,
              attention_resolutions=()),
-        dict(batch_size=64, num_train_steps=3000, learning_rate=1e-3, warmup_steps=100),
+        _PART4_TRAINING["cpu"],
     ),
     "full": (
         dict(base_channels=64, channel_mults=(1, 2, 2), num_res_blocks=2, num_heads=4,
              attention_resolutions=(7,)),
-        dict(batch_size=128, num_train_steps=20000, learning_rate=2e-4, ema_decay=0.9995,
-             checkpoint_every=2000),
+        _PART4_TRAINING["full"],
     ),
 }
 
