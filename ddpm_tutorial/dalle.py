@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .models.dalle import DALLE, DALLEConfig
+from .training import one_cycle
 
 __all__ = [
     "clip_rerank",
@@ -54,7 +55,7 @@ def train_tokenizer(
     g = torch.Generator().manual_seed(seed)
     vq = model.vq.train()
     opt = torch.optim.AdamW(vq.parameters(), lr=lr)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, lr, total_steps=steps, pct_start=0.05)
+    sched = one_cycle(opt, lr, steps)
     K = model.config.codebook_size
     with torch.no_grad():  # start the codebook on real encoder outputs
         z = vq.encoder(images[torch.randint(0, len(images), (256,), generator=g)])
@@ -110,7 +111,7 @@ def train_transformer(
     model.vq.requires_grad_(False)
     params = [p for n, p in model.named_parameters() if not n.startswith("vq.")]
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.01)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, lr, total_steps=steps, pct_start=0.05)
+    sched = one_cycle(opt, lr, steps)
     model.train()
     log, every, img_sum, txt_sum = [], max(1, steps // 10), 0.0, 0.0
     for step in range(1, steps + 1):

@@ -48,6 +48,7 @@ __all__ = [
     "load_training_data",
     "NonFiniteLossError",
     "index_condition",
+    "one_cycle",
     "encode_captions",
     "to_latents",
 ]
@@ -87,6 +88,20 @@ def learning_rate_at(step: int, config: TrainConfig) -> float:
     if config.warmup_steps <= 0:
         return config.learning_rate
     return config.learning_rate * min(1.0, (step + 1) / config.warmup_steps)
+
+
+def one_cycle(
+    optimizer: torch.optim.Optimizer, lr: float, steps: int, warmup: float = 0.05
+) -> torch.optim.lr_scheduler.OneCycleLR:
+    """A one-cycle schedule: warm up to ``lr`` over a ``warmup`` fraction of ``steps``, then anneal.
+
+    The warm-up lasts at least two steps: torch's OneCycleLR divides by zero when it lasts
+    exactly one (``warmup * steps == 1``, e.g. 20 steps at 5%).
+    """
+    if steps < 1:
+        raise ValueError(f"steps must be >= 1; got {steps}")
+    fraction = max(warmup, 2 / steps) if steps > 2 else warmup
+    return torch.optim.lr_scheduler.OneCycleLR(optimizer, lr, total_steps=steps, pct_start=fraction)
 
 
 def index_condition(cond: Any, idx: Tensor) -> Any:

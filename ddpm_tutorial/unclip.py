@@ -33,6 +33,7 @@ from .models.clip import CLIP
 from .models.prior import DiffusionPrior, PriorConfig, RegressionPrior
 from .reverse_process import ddim_timesteps
 from .schedules import NoiseSchedule
+from .training import one_cycle
 
 __all__ = [
     "PRIOR_SCHEDULE",
@@ -110,7 +111,7 @@ def _fit(
     what else it needs from the same generator, so a run is fixed by its seed.
     """
     opt = torch.optim.AdamW(model.parameters(), lr=lr)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, lr, total_steps=steps, pct_start=0.05)
+    sched = one_cycle(opt, lr, steps)
     every, running, curve = max(1, steps // 20), 0.0, []
     model.train()
     for step in range(1, steps + 1):
@@ -287,13 +288,14 @@ def prior_report(
 
     g = torch.Generator().manual_seed(seed)
     text, real, labels = heldout["text"], heldout["image"], heldout["labels"]
-    produced = {
-        "diffusion": sample_prior(prior, text, guidance_scale=guidance_scale, generator=g),
-        "regression": torch.nn.functional.normalize(regression(text), dim=1)
-        * math.sqrt(text.shape[1]),
-        "text": text,
+    scale = math.sqrt(text.shape[1])
+    routes = {
+        "diffusion": lambda: sample_prior(prior, text, guidance_scale=guidance_scale, generator=g),
+        "regression": lambda: torch.nn.functional.normalize(regression(text), dim=1) * scale,
+        "text": lambda: text,
     }
-    second = sample_prior(prior, text, guidance_scale=guidance_scale, generator=g)
+    produced = {name: route() for name, route in routes.items()}
+    second = {name: routes[name]() for name in ("diffusion", "regression")}  # a second draw
     classes = zero_shot_text_embeddings(clip).cpu()  # (10, D) unit
     report: dict[str, float] = {}
     for name, z in produced.items():
@@ -305,8 +307,8 @@ def prior_report(
         report[f"{name}_digit_accuracy"] = float(
             ((unit @ classes.T).argmax(1) == labels).float().mean()
         )
-    report["diffusion_spread"] = float((produced["diffusion"] - second).norm(dim=1).mean())
-    report["regression_spread"] = 0.0
+    for name, z in second.items():
+        report[f"{name}_spread"] = float((produced[name] - z).norm(dim=1).mean())
     # real digits sharing a caption: pair each with another at random among the same caption
     by_caption: dict[str, list[int]] = {}
     for i, c in enumerate(heldout["captions"]):

@@ -253,3 +253,19 @@ def test_cascade_training_data_have_the_right_shapes_and_conditions():
     assert dec.shape[1:] == (1, 14, 14) and emb.shape == (dec.shape[0], 64)
     assert emb.norm(dim=1) == pytest.approx(torch.full((dec.shape[0],), 8.0), abs=1e-3)
     assert info["resolution"] == 14 and info["clip"] == "mnist-clip"
+
+
+@pytest.mark.parametrize("steps", [1, 2, 3, 20, 40, 100])
+def test_one_cycle_runs_for_any_number_of_steps(steps):
+    from ddpm_tutorial.training import one_cycle
+
+    opt = torch.optim.AdamW([torch.nn.Parameter(torch.zeros(1))], lr=1e-3)
+    sched = one_cycle(opt, 1e-3, steps)
+    lrs = []
+    for _ in range(steps):
+        opt.step()
+        sched.step()
+        lrs.append(opt.param_groups[0]["lr"])
+    assert max(lrs) <= 1e-3 + 1e-12
+    if steps >= 40:  # the 5% warm-up of the shipped runs is unchanged: the peak comes at 5%
+        assert lrs.index(max(lrs)) + 1 == round(0.05 * steps) - 1
