@@ -1,6 +1,6 @@
 """Speed and quality benchmarks, each comparison run side by side in one process.
 
-    python benchmarks/run.py                      # everything that fits a CPU: train, sample
+    python benchmarks/run.py                      # everything that fits a CPU: train, quality, sample
     python benchmarks/run.py --only train         # one section
     python benchmarks/run.py --only chapters      # wall time of each chapter (smoke and cpu)
 
@@ -20,6 +20,7 @@ import statistics
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -64,77 +65,278 @@ def alternate(contestants: dict[str, Any], rounds: int) -> dict[str, list[float]
     return times
 
 
-# ---------------------------------------------------------------------------- training throughput
+# ---------------------------------------------------------------------------- contestants
+@dataclass
+class Contestant:
+    """A noise predictor ``model(x_t, t) -> eps`` and the way it trains."""
+
+    name: str
+    model: torch.nn.Module
+    precision: str = "fp32"  # ddpm_tutorial.precision name: auto, fp32 or bf16
+    channels_last: bool = False
+
+
+class _Unwrap(torch.nn.Module):
+    """diffusers returns ``UNet2DOutput(sample=...)``; the loss wants the tensor."""
+
+    def __init__(self, inner: torch.nn.Module) -> None:
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        out = self.inner(x, t)
+        return out.sample if hasattr(out, "sample") else out
+
+
+def benchmark_profile() -> str:
+    """The book's profile whose default UNet is benchmarked: full on a GPU, cpu otherwise."""
+    return "full" if torch.cuda.is_available() else "cpu"
+
+
+def ours(precision: str = "auto", *, layout: str = "auto", name: str | None = None) -> Contestant:
+    """The book's default UNet of the benchmark profile, trained as ``train_denoiser`` trains it."""
+    from ddpm_tutorial.configs import get_config
+    from ddpm_tutorial.models import UNet
+    from ddpm_tutorial.precision import resolve_precision, uses_channels_last
+
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    channels_last = uses_channels_last(precision, device) if layout == "auto" else layout == "cl"
+    label = name or f"ddpm_tutorial UNet ({resolve_precision(precision, device)})"
+    return Contestant(
+        label, UNet(get_config("mnist", benchmark_profile()).model), precision, channels_last
+    )
+
+
 def diffusers_matched_unet() -> torch.nn.Module | None:
-    """diffusers' UNet2DModel shaped like the book's cpu-profile UNet (same parameter count)."""
+    """diffusers' UNet2DModel built from the same blocks as the book's UNet (same parameter count).
+
+    Same widths per level, the same number of residual blocks (diffusers' up path adds one, as
+    ours does), attention at the same resolutions, GroupNorm with the same groups.
+    """
     try:
         from diffusers import UNet2DModel
     except ImportError:
         return None
-    return UNet2DModel(
-        sample_size=28,
-        in_channels=1,
-        out_channels=1,
-        layers_per_block=1,
-        block_out_channels=(32, 64, 64),
-        down_block_types=("DownBlock2D", "DownBlock2D", "AttnDownBlock2D"),
-        up_block_types=("AttnUpBlock2D", "UpBlock2D", "UpBlock2D"),
-        norm_num_groups=8,
-        attention_head_dim=16,
+    from ddpm_tutorial.configs import get_config
+
+    cfg = get_config("mnist", benchmark_profile()).model
+    widths = tuple(cfg.base_channels * m for m in cfg.channel_mults)
+    sizes = [cfg.image_size // 2**i for i in range(len(widths))]
+    down = tuple(
+        "AttnDownBlock2D" if s in cfg.attention_resolutions else "DownBlock2D" for s in sizes
+    )
+    up = tuple(d.replace("Down", "Up") for d in reversed(down))
+    return _Unwrap(
+        UNet2DModel(
+            sample_size=cfg.image_size,
+            in_channels=cfg.in_channels,
+            out_channels=cfg.out_channels,
+            layers_per_block=cfg.num_res_blocks,
+            block_out_channels=widths,
+            down_block_types=down,
+            up_block_types=up,
+            norm_num_groups=cfg.num_groups,
+            attention_head_dim=widths[-1] // cfg.num_heads,
+        )
     )
 
 
-def bench_train(batch_size: int = 128, steps_per_round: int = 3, rounds: int = 5) -> dict[str, Any]:
+def lucidrains_matched_unet() -> torch.nn.Module | None:
+    """denoising-diffusion-pytorch's Unet with the same width multipliers, its ``dim`` chosen
+    to bring its parameter count closest to the book's UNet (it has two residual blocks and a
+    linear attention per level by design, so it cannot match block for block)."""
+    try:
+        from denoising_diffusion_pytorch import Unet
+    except ImportError:
+        return None
     from ddpm_tutorial.configs import get_config
-    from ddpm_tutorial.losses import noise_prediction_loss
     from ddpm_tutorial.models import UNet, count_parameters
+
+    cfg = get_config("mnist", benchmark_profile()).model
+    target = count_parameters(UNet(cfg))
+    best = None
+    for dim in range(8, 2 * cfg.base_channels + 1, 2):
+        model = Unet(dim=dim, dim_mults=cfg.channel_mults, channels=cfg.in_channels)
+        gap = abs(count_parameters(model) - target)
+        if best is None or gap < best[0]:
+            best = (gap, model)
+    assert best is not None
+    return _Unwrap(best[1])
+
+
+def reference_contestants() -> list[Contestant]:
+    """The reference implementations that are installed, each as its users run it (fp32)."""
+    found = []
+    for name, build in (
+        ("diffusers UNet2DModel (fp32)", diffusers_matched_unet),
+        ("lucidrains Unet (fp32)", lucidrains_matched_unet),
+    ):
+        model = build()
+        if model is not None:
+            found.append(Contestant(name, model))
+    return found
+
+
+def make_train_step(c: Contestant, schedule: Any, device: str, lr: float = 1e-4) -> Any:
+    """One AdamW step of the simple loss on a batch ``x0``, as ``train_denoiser`` takes it."""
+    from ddpm_tutorial.losses import noise_prediction_loss
+    from ddpm_tutorial.precision import autocast
+
+    c.model.to(device).train()
+    if c.channels_last:
+        c.model.to(memory_format=torch.channels_last)
+    opt = torch.optim.AdamW(c.model.parameters(), lr=lr)
+
+    def step(x0: torch.Tensor, generator: torch.Generator | None = None) -> float:
+        if c.channels_last:
+            x0 = x0.contiguous(memory_format=torch.channels_last)
+        with autocast(c.precision, device):
+            loss = noise_prediction_loss(c.model, x0, schedule, generator=generator)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(c.model.parameters(), 1.0)
+        opt.step()
+        return loss.detach()
+
+    step.optimizer = opt  # type: ignore[attr-defined]
+    return step
+
+
+# ---------------------------------------------------------------------------- training throughput
+def bench_train(batch_size: int = 128, steps_per_round: int = 3, rounds: int = 5) -> dict[str, Any]:
+    """Images per second of each contestant's training step, alternating round by round."""
+    from ddpm_tutorial.models import count_parameters
     from ddpm_tutorial.schedules import NoiseSchedule
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
     schedule = NoiseSchedule.linear(1000)
     x0 = torch.rand(batch_size, 1, 28, 28, device=device) * 2 - 1
-    models: dict[str, torch.nn.Module] = {
-        "ddpm_tutorial UNet": UNet(get_config("mnist", "cpu").model)
-    }
-    reference = diffusers_matched_unet()
-    if reference is not None:
-
-        class Wrapped(torch.nn.Module):
-            def __init__(self, inner: torch.nn.Module) -> None:
-                super().__init__()
-                self.inner = inner
-
-            def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-                return self.inner(x, t).sample
-
-        models["diffusers UNet2DModel"] = Wrapped(reference)
+    field = [
+        ours("auto", name="ddpm_tutorial UNet (default path)"),
+        ours("fp32", layout="contiguous", name="ddpm_tutorial UNet (fp32, before this work)"),
+        ours("fp32", layout="cl", name="ddpm_tutorial UNet (fp32, channels-last)"),
+        *reference_contestants(),
+    ]
+    ref = diffusers_matched_unet()
+    if ref is not None:  # the same bf16 autocast given to diffusers: what the precision buys it
+        field.append(Contestant("diffusers UNet2DModel (bf16 autocast)", ref, "bf16"))
     contestants = {}
-    for name, model in models.items():
-        model.to(device).train()
-        opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    for c in field:
+        step = make_train_step(c, schedule, device)
 
-        def step(model: torch.nn.Module = model, opt: torch.optim.Optimizer = opt) -> None:
+        def run(step: Any = step) -> None:
             for _ in range(steps_per_round):
-                loss = noise_prediction_loss(model, x0, schedule)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
+                step(x0)
 
-        step()  # warm-up
-        contestants[name] = step
+        run()  # warm-up
+        contestants[c.name] = run
     times = alternate(contestants, rounds)
-    out: dict[str, Any] = {"batch_size": batch_size, "models": {}}
-    for name, ts in times.items():
-        med = statistics.median(ts)
-        out["models"][name] = {
-            "parameters": count_parameters(models[name]),
+    from ddpm_tutorial.precision import resolve_precision
+
+    out: dict[str, Any] = {
+        "batch_size": batch_size,
+        "profile": benchmark_profile(),
+        "device": device,
+        "models": {},
+    }
+    for c in field:
+        med = statistics.median(times[c.name])
+        out["models"][c.name] = {
+            "parameters": count_parameters(c.model),
+            "precision": resolve_precision(c.precision, device),
+            "channels_last": c.channels_last,
             "images_per_second": round(batch_size * steps_per_round / med, 1),
             "seconds_per_step": round(med / steps_per_round, 4),
         }
-    if len(times) > 1:
-        ours = out["models"]["ddpm_tutorial UNet"]["images_per_second"]
-        theirs = out["models"]["diffusers UNet2DModel"]["images_per_second"]
-        out["speedup_vs_diffusers"] = round(ours / theirs, 3)
+    base = out["models"]["ddpm_tutorial UNet (default path)"]["images_per_second"]
+    for r in out["models"].values():
+        r["default_path_speedup"] = round(base / r["images_per_second"], 2)
+    return out
+
+
+# ---------------------------------------------------------------------------- quality per CPU minute
+def bench_quality(
+    budget_s: float = 300.0, chunk_s: float = 20.0, num_samples: int = 200, sample_steps: int = 50
+) -> dict[str, Any]:
+    """Train each contestant from scratch for the same wall-clock budget, then score it.
+
+    The same data (the training digits, in the same order), the same schedule (linear, T=1000),
+    the same recipe (the book's cpu profile: batch 64, AdamW at 1e-3 after 100 warm-up steps,
+    gradient clipping at 1, EMA 0.999 with warm-up). The contestants take turns in chunks of
+    ``chunk_s`` seconds until each has trained ``budget_s``, so drift in the machine's speed hits
+    all alike. Then DDIM with ``sample_steps`` steps draws ``num_samples`` digits from each EMA
+    model from the same noise, scored with the offline FID against the held-out digits.
+    """
+    from ddpm_tutorial.configs import get_config
+    from ddpm_tutorial.datasets.mnist import load_mnist
+    from ddpm_tutorial.digit_classifier import digit_quality
+    from ddpm_tutorial.ema import EMA
+    from ddpm_tutorial.fid import fid
+    from ddpm_tutorial.models import count_parameters
+    from ddpm_tutorial.reverse_process import sample_ddim
+    from ddpm_tutorial.schedules import NoiseSchedule
+    from ddpm_tutorial.training import learning_rate_at
+
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    recipe = get_config("mnist", "cpu")
+    schedule = NoiseSchedule.from_name(recipe.schedule, recipe.num_diffusion_steps)
+    data = load_mnist("train", verbose=False).images.to(device)
+    field = [ours("auto", name="ddpm_tutorial UNet (default path)"), *reference_contestants()]
+    runs = []
+    for i, c in enumerate(field):
+        torch.manual_seed(recipe.seed)
+        runs.append(
+            {
+                "c": c,
+                "step": make_train_step(c, schedule, device, lr=recipe.learning_rate),
+                "ema": EMA(c.model, recipe.ema_decay),
+                "batches": torch.Generator().manual_seed(recipe.seed),  # same digits, same order
+                "noise": torch.Generator(device=device).manual_seed(recipe.seed + 1),
+                "steps": 0,
+                "seconds": 0.0,
+                "losses": [],
+            }
+        )
+    while any(r["seconds"] < budget_s for r in runs):
+        for r in runs:
+            chunk_end = min(budget_s, r["seconds"] + chunk_s)
+            start = time.perf_counter()
+            while r["seconds"] + time.perf_counter() - start < chunk_end:
+                for group in r["step"].optimizer.param_groups:
+                    group["lr"] = learning_rate_at(r["steps"], recipe)
+                idx = torch.randint(0, data.shape[0], (recipe.batch_size,), generator=r["batches"])
+                r["losses"].append(r["step"](data[idx.to(device)], r["noise"]))
+                r["ema"].update(r["c"].model)
+                r["steps"] += 1
+            if torch.cuda.is_available():
+                torch.cuda.synchronize()
+            r["seconds"] += time.perf_counter() - start
+    out: dict[str, Any] = {
+        "budget_s": budget_s,
+        "num_samples": num_samples,
+        "sampler": f"DDIM {sample_steps}",
+        "recipe": {"batch_size": recipe.batch_size, "learning_rate": recipe.learning_rate,
+                   "warmup_steps": recipe.warmup_steps, "ema_decay": recipe.ema_decay},
+        "models": {},
+    }
+    for r in runs:
+        model = r["ema"].model.to(memory_format=torch.contiguous_format).eval()
+        g = torch.Generator().manual_seed(0)
+        start = time.perf_counter()
+        x = sample_ddim(model, schedule, (num_samples, 1, 28, 28), num_steps=sample_steps, generator=g)
+        sample_s = time.perf_counter() - start
+        quality = digit_quality(x)
+        last = torch.stack(r["losses"][-50:]).float().mean().item()
+        out["models"][r["c"].name] = {
+            "parameters": count_parameters(r["c"].model),
+            "train_steps": r["steps"],
+            "train_seconds": round(r["seconds"], 1),
+            "seconds_per_step": round(r["seconds"] / r["steps"], 4),
+            "final_train_loss": round(last, 4),
+            "fid": round(fid(x), 3),
+            "confident_fraction": quality["confident_fraction"],
+            "seconds_per_100_samples": round(sample_s * 100 / num_samples, 2),
+        }
     return out
 
 
@@ -228,20 +430,34 @@ def table(results: dict[str, Any]) -> str:
     if "train" in results:
         t = results["train"]
         lines += [
-            f"Training throughput, batch {t['batch_size']}, 28x28:",
+            f"Training throughput, batch {t['batch_size']}, 28x28, the {t['profile']}-profile UNet "
+            f"on {t['device']}:",
             "",
-            "| model | parameters | images/s | s/step |",
-            "|---|---:|---:|---:|",
+            "| model | parameters | precision | images/s | s/step | default path's speed-up |",
+            "|---|---:|---|---:|---:|---:|",
         ]
         for name, r in t["models"].items():
+            fmt = r["precision"] + (", channels-last" if r["channels_last"] else "")
             lines.append(
-                f"| {name} | {r['parameters']:,} | {r['images_per_second']} | {r['seconds_per_step']} |"
+                f"| {name} | {r['parameters']:,} | {fmt} | {r['images_per_second']} | "
+                f"{r['seconds_per_step']} | {r['default_path_speedup']}x |"
             )
-        if "speedup_vs_diffusers" in t:
-            lines += [
-                "",
-                f"ddpm_tutorial / diffusers throughput ratio: {t['speedup_vs_diffusers']}",
-            ]
+        lines.append("")
+    if "quality" in results:
+        q = results["quality"]
+        lines += [
+            f"Quality per CPU minute: each trained from scratch for {q['budget_s']:.0f} s, then "
+            f"{q['num_samples']} samples by {q['sampler']} (FID: offline mnist-features):",
+            "",
+            "| model | parameters | steps in budget | s/step | final loss | FID | confident fraction | s / 100 samples |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|",
+        ]
+        for name, r in q["models"].items():
+            lines.append(
+                f"| {name} | {r['parameters']:,} | {r['train_steps']} | {r['seconds_per_step']} | "
+                f"{r['final_train_loss']} | {r['fid']} | {r['confident_fraction']} | "
+                f"{r['seconds_per_100_samples']} |"
+            )
         lines.append("")
     if "sampling" in results:
         s = results["sampling"]
@@ -282,11 +498,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--only",
-        choices=("train", "sampling", "chapters"),
+        choices=("train", "quality", "sampling", "chapters"),
         action="append",
-        help="run only these sections (repeatable); default: train and sampling",
+        help="run only these sections (repeatable); default: train, quality and sampling",
     )
-    parser.add_argument("--samples", type=int, default=100, help="samples per sampler")
+    parser.add_argument("--samples", type=int, default=200, help="samples per sampler or model")
+    parser.add_argument(
+        "--budget", type=float, default=300.0, help="training seconds per model (quality section)"
+    )
     parser.add_argument(
         "--profiles",
         nargs="+",
@@ -296,7 +515,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--out", type=Path, default=RESULTS, help="JSON results file")
     args = parser.parse_args(argv)
-    sections = args.only or ["train", "sampling"]
+    sections = args.only or ["train", "quality", "sampling"]
     results: dict[str, Any] = {
         "machine": machine(),
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
@@ -304,6 +523,8 @@ def main(argv: list[str] | None = None) -> int:
     }
     if "train" in sections:
         results["train"] = bench_train()
+    if "quality" in sections:
+        results["quality"] = bench_quality(args.budget, num_samples=args.samples)
     if "sampling" in sections:
         results["sampling"] = bench_sampling(args.samples)
     if "chapters" in sections:

@@ -22,6 +22,7 @@ from .models import (
     UNetConfig,
     config_from_dict,
 )
+from .precision import PRECISIONS
 from .runtime import get_profile
 from .schedules import SCHEDULE_KINDS
 
@@ -106,6 +107,13 @@ class TrainConfig:
     grad_clip: float = field(
         default=1.0, metadata={"help": "clip the gradient norm at this value (0: off)"}
     )
+    precision: str = field(
+        default="auto",
+        metadata={
+            "help": "number format of the training step: auto (bf16 autocast where the hardware "
+            "has bf16 instructions, else fp32), fp32 or bf16"
+        },
+    )
     ema_decay: float = field(
         default=0.999, metadata={"help": "decay of the weights' moving average"}
     )
@@ -147,6 +155,10 @@ class TrainConfig:
         ):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1; got {getattr(self, name)}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(
+                f"unknown precision {self.precision!r}; choose one of {', '.join(PRECISIONS)}"
+            )
         if self.learning_rate <= 0:
             raise ValueError(f"learning_rate must be > 0; got {self.learning_rate}")
         if not 0 <= self.cond_drop_prob <= 1:

@@ -80,4 +80,4 @@ def noise_prediction_loss(
             f"the model returned shape {tuple(eps_pred.shape)}; a noise predictor must return "
             f"the shape of x_t, {tuple(noise.shape)}"
         )
-    return F.mse_loss(eps_pred, noise)
+    return F.mse_loss(eps_pred.float(), noise.float())  # in float32 under bf16 autocast too

@@ -36,6 +36,7 @@ from .datasets.mnist import load_mnist
 from .datasets.toy2d import make_toy_data
 from .ema import EMA
 from .losses import noise_prediction_loss
+from .precision import autocast, resolve_precision, uses_channels_last
 from .models import build_model
 from .runtime import default_device
 from .schedules import NoiseSchedule
@@ -170,6 +171,11 @@ def train_denoiser(
     model.to(device).train()
     state.ema.model.to(device)
     data = data.to(device)
+    precision = resolve_precision(config.precision, device)
+    if data.ndim == 4 and uses_channels_last(precision, device):
+        # oneDNN's fp32 convolutions are faster channels-last; the batches inherit the layout
+        model.to(memory_format=torch.channels_last)
+        data = data.contiguous(memory_format=torch.channels_last)
     cond = _condition_to(cond, device)
     N = data.shape[0]
     bar = None
@@ -185,14 +191,15 @@ def train_denoiser(
         for group in state.optimizer.param_groups:
             group["lr"] = learning_rate_at(state.step, config)
         batch_cond = index_condition(cond, idx)
-        loss = noise_prediction_loss(
-            model,
-            x0,
-            schedule,
-            cond=batch_cond,
-            cond_drop_prob=config.cond_drop_prob if cond is not None else 0.0,
-            generator=state.generator,
-        )
+        with autocast(precision, device):  # bf16 matmuls and convolutions, fp32 weights and loss
+            loss = noise_prediction_loss(
+                model,
+                x0,
+                schedule,
+                cond=batch_cond,
+                cond_drop_prob=config.cond_drop_prob if cond is not None else 0.0,
+                generator=state.generator,
+            )
         value = float(loss.detach())
         if not math.isfinite(value):
             raise NonFiniteLossError(
@@ -549,6 +556,7 @@ def run_training(
             "wall_time_s": round(state.wall_time_s, 1),
             "device": str(device),
             "torch_threads": torch.get_num_threads(),
+            "precision": resolve_precision(config.precision, device),
             "images_per_second": round(images_per_s, 1),
             "loss_curve": state.losses,
         },
