@@ -203,7 +203,7 @@ def make_train_step(c: Contestant, schedule: Any, device: str, lr: float = 1e-4)
 
 
 # ---------------------------------------------------------------------------- training throughput
-def bench_train(batch_size: int = 128, steps_per_round: int = 3, rounds: int = 5) -> dict[str, Any]:
+def bench_train(batch_size: int = 128, steps_per_round: int = 3, rounds: int = 8) -> dict[str, Any]:
     """Images per second of each contestant's training step, alternating round by round."""
     from ddpm_tutorial.models import count_parameters
     from ddpm_tutorial.schedules import NoiseSchedule
@@ -217,9 +217,17 @@ def bench_train(batch_size: int = 128, steps_per_round: int = 3, rounds: int = 5
         ours("fp32", layout="cl", name="ddpm_tutorial UNet (fp32, channels-last)"),
         *reference_contestants(),
     ]
-    ref = diffusers_matched_unet()
-    if ref is not None:  # the same bf16 autocast given to diffusers: what the precision buys it
-        field.append(Contestant("diffusers UNet2DModel (bf16 autocast)", ref, "bf16"))
+    if diffusers_matched_unet() is not None:  # our precision and layout given to diffusers
+        field.append(Contestant("diffusers UNet2DModel (bf16 autocast)", diffusers_matched_unet(), "bf16"))
+        if device == "cpu":
+            field.append(
+                Contestant(
+                    "diffusers UNet2DModel (bf16 autocast, channels-last)",
+                    diffusers_matched_unet(),
+                    "bf16",
+                    True,
+                )
+            )
     contestants = {}
     for c in field:
         step = make_train_step(c, schedule, device)
@@ -283,7 +291,7 @@ def bench_quality(
     data = load_mnist("train", verbose=False).images.to(device)
     field = [ours("auto", name="ddpm_tutorial UNet (default path)"), *reference_contestants()]
     runs = []
-    for i, c in enumerate(field):
+    for c in field:
         torch.manual_seed(recipe.seed)
         runs.append(
             {
@@ -385,7 +393,15 @@ def bench_sampling(num_samples: int = 100, rounds: int = 1) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------- chapters
-def bench_chapters(profiles: tuple[str, ...] = ("smoke", "cpu")) -> dict[str, Any]:
+def bench_chapters(
+    profiles: tuple[str, ...] = ("smoke", "cpu"),
+    on_result: Any = None,
+) -> dict[str, Any]:
+    """Wall time of each chapter alone under ``pytest --nbval-lax``, per profile.
+
+    ``on_result(results_so_far)`` is called after every chapter, so that a long ``cpu`` run
+    leaves what it has measured if it is stopped.
+    """
     sys.path.insert(0, str(ROOT / "tools"))
     import colab_cell
 
@@ -416,6 +432,8 @@ def bench_chapters(profiles: tuple[str, ...] = ("smoke", "cpu")) -> dict[str, An
                 "seconds": round(time.perf_counter() - start, 1),
                 "passed": proc.returncode == 0,
             }
+            if on_result is not None:
+                on_result(out)
     return out
 
 
@@ -516,6 +534,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=RESULTS, help="JSON results file")
     args = parser.parse_args(argv)
     sections = args.only or ["train", "quality", "sampling"]
+    args.out.parent.mkdir(parents=True, exist_ok=True)
     results: dict[str, Any] = {
         "machine": machine(),
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
@@ -528,7 +547,11 @@ def main(argv: list[str] | None = None) -> int:
     if "sampling" in sections:
         results["sampling"] = bench_sampling(args.samples)
     if "chapters" in sections:
-        results["chapters"] = bench_chapters(tuple(args.profiles))
+
+        def partial(chapters: dict[str, Any]) -> None:
+            args.out.write_text(json.dumps({**results, "chapters": chapters}, indent=2) + "\n")
+
+        results["chapters"] = bench_chapters(tuple(args.profiles), on_result=partial)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2) + "\n")
     print(table(results))

@@ -36,8 +36,8 @@ from .datasets.mnist import load_mnist
 from .datasets.toy2d import make_toy_data
 from .ema import EMA
 from .losses import noise_prediction_loss
-from .precision import autocast, resolve_precision, uses_channels_last
 from .models import build_model
+from .precision import autocast, resolve_precision, uses_channels_last
 from .runtime import default_device
 from .schedules import NoiseSchedule
 
