@@ -438,75 +438,76 @@ def bench_chapters(
 
 
 # ---------------------------------------------------------------------------- report
+def _section(title: str, header: list[str], rows: list[list[Any]]) -> list[str]:
+    """A titled markdown table: the first column left-aligned, the others right-aligned."""
+    return [
+        title,
+        "",
+        "| " + " | ".join(header) + " |",
+        "|---|" + "---:|" * (len(header) - 1),
+        *("| " + " | ".join(str(cell) for cell in row) + " |" for row in rows),
+        "",
+    ]
+
+
 def table(results: dict[str, Any]) -> str:
+    """The markdown tables of every section in ``results`` (what benchmarks/README.md shows)."""
+    m = results["machine"]
     lines = [
-        f"Machine: {results['machine']['cpu']}, {results['machine']['cores']} cores, "
-        f"torch {results['machine']['torch']} ({results['machine']['device']}), "
-        f"{results['machine']['torch_threads']} threads. Measured {results['date']}.",
+        f"Machine: {m['cpu']}, {m['cores']} cores, torch {m['torch']} ({m['device']}), "
+        f"{m['torch_threads']} threads. Measured {results['date']}.",
         "",
     ]
     if "train" in results:
         t = results["train"]
-        lines += [
-            f"Training throughput, batch {t['batch_size']}, 28x28, the {t['profile']}-profile UNet "
-            f"on {t['device']}:",
-            "",
-            "| model | parameters | precision | images/s | s/step | default path's speed-up |",
-            "|---|---:|---|---:|---:|---:|",
-        ]
-        for name, r in t["models"].items():
-            fmt = r["precision"] + (", channels-last" if r["channels_last"] else "")
-            lines.append(
-                f"| {name} | {r['parameters']:,} | {fmt} | {r['images_per_second']} | "
-                f"{r['seconds_per_step']} | {r['default_path_speedup']}x |"
-            )
-        lines.append("")
+        lines += _section(
+            f"Training throughput, batch {t['batch_size']}, 28x28, the {t['profile']}-profile "
+            f"UNet on {t['device']}:",
+            ["model", "parameters", "precision", "images/s", "s/step", "default path's speed-up"],
+            [
+                [name, f"{r['parameters']:,}",
+                 r["precision"] + (", channels-last" if r["channels_last"] else ""),
+                 r["images_per_second"], r["seconds_per_step"], f"{r['default_path_speedup']}x"]
+                for name, r in t["models"].items()
+            ],
+        )
     if "quality" in results:
         q = results["quality"]
-        lines += [
+        lines += _section(
             f"Quality per CPU minute: each trained from scratch for {q['budget_s']:.0f} s, then "
             f"{q['num_samples']} samples by {q['sampler']} (FID: offline mnist-features):",
-            "",
-            "| model | parameters | steps in budget | s/step | final loss | FID | confident fraction | s / 100 samples |",
-            "|---|---:|---:|---:|---:|---:|---:|---:|",
-        ]
-        for name, r in q["models"].items():
-            lines.append(
-                f"| {name} | {r['parameters']:,} | {r['train_steps']} | {r['seconds_per_step']} | "
-                f"{r['final_train_loss']} | {r['fid']} | {r['confident_fraction']} | "
-                f"{r['seconds_per_100_samples']} |"
-            )
-        lines.append("")
+            ["model", "parameters", "steps in budget", "s/step", "final loss", "FID",
+             "confident fraction", "s / 100 samples"],
+            [
+                [name, f"{r['parameters']:,}", r["train_steps"], r["seconds_per_step"],
+                 r["final_train_loss"], r["fid"], r["confident_fraction"],
+                 r["seconds_per_100_samples"]]
+                for name, r in q["models"].items()
+            ],
+        )
     if "sampling" in results:
         s = results["sampling"]
-        lines += [
+        lines += _section(
             f"Sampling mnist-ddpm, {s['num_samples']} samples:",
-            "",
-            "| sampler | s / 100 samples | speed-up | FID | FID / DDPM's | confident fraction | class entropy |",
-            "|---|---:|---:|---:|---:|---:|---:|",
-        ]
-        for name, r in s["samplers"].items():
-            lines.append(
-                f"| {name} | {r['seconds_per_100_samples']} | {r['speedup_vs_ddpm']}x | "
-                f"{r.get('fid', '')} | {r.get('fid_vs_ddpm', '')} | "
-                f"{r['confident_fraction']} | {r['class_entropy']} |"
-            )
-        lines.append("")
+            ["sampler", "s / 100 samples", "speed-up", "FID", "FID / DDPM's",
+             "confident fraction", "class entropy"],
+            [
+                [name, r["seconds_per_100_samples"], f"{r['speedup_vs_ddpm']}x", r["fid"],
+                 r["fid_vs_ddpm"], r["confident_fraction"], r["class_entropy"]]
+                for name, r in s["samplers"].items()
+            ],
+        )
     if "chapters" in results:
-        lines += [
+        profiles = list(next(iter(results["chapters"].values())).keys())
+        lines += _section(
             "Chapter wall time (pytest --nbval-lax, one chapter at a time):",
-            "",
-            "| chapter | " + " | ".join(next(iter(results["chapters"].values())).keys()) + " |",
-            "|---|" + "---:|" * len(next(iter(results["chapters"].values()))),
-        ]
-        for name, r in results["chapters"].items():
-            lines.append(
-                f"| {name} | "
-                + " | ".join(
-                    f"{v['seconds']} s" + ("" if v["passed"] else " (failed)") for v in r.values()
-                )
-                + " |"
-            )
+            ["chapter", *profiles],
+            [
+                [name, *(f"{v['seconds']} s" + ("" if v["passed"] else " (failed)")
+                         for v in r.values())]
+                for name, r in results["chapters"].items()
+            ],
+        )
     return "\n".join(lines)
 
 

@@ -105,3 +105,12 @@ def test_a_channels_last_model_predicts_what_the_contiguous_one_does():
         model.to(memory_format=torch.channels_last)
         got = model(x.contiguous(memory_format=torch.channels_last), t)
     assert torch.allclose(got, expected, atol=1e-5)
+
+
+def test_the_model_card_records_the_precision_the_run_trained_in(tmp_path):
+    from ddpm_tutorial.training import run_training
+
+    config = get_config("mnist", "smoke", num_train_steps=2, precision="fp32", num_train_images=64)
+    card = run_training(config, tmp_path, device="cpu", progress=False, command="test")
+    assert card["training"]["precision"] == "fp32"
+    assert card["training"]["config"]["precision"] == "fp32"
