@@ -353,6 +353,7 @@ def bench_sampling(num_samples: int = 100, rounds: int = 1) -> dict[str, Any]:
     from ddpm_tutorial.checkpoints import load_checkpoint
     from ddpm_tutorial.digit_classifier import digit_quality
     from ddpm_tutorial.fid import fid
+    from ddpm_tutorial.precision import resolve_precision
     from ddpm_tutorial.reverse_process import sample_ddim, sample_ddpm
 
     ckpt = load_checkpoint("mnist-ddpm")
@@ -360,14 +361,21 @@ def bench_sampling(num_samples: int = 100, rounds: int = 1) -> dict[str, Any]:
     results: dict[str, Any] = {}
     samples: dict[str, torch.Tensor] = {}
 
-    def runner(name: str, steps: int | None) -> Any:
+    def runner(name: str, steps: int | None, precision: str = "fp32") -> Any:
         def run() -> None:
             g = torch.Generator().manual_seed(0)
             if steps is None:
-                samples[name] = sample_ddpm(ckpt.model, ckpt.schedule, shape, generator=g)
+                samples[name] = sample_ddpm(
+                    ckpt.model, ckpt.schedule, shape, generator=g, precision=precision
+                )
             else:
                 samples[name] = sample_ddim(
-                    ckpt.model, ckpt.schedule, shape, num_steps=steps, generator=g
+                    ckpt.model,
+                    ckpt.schedule,
+                    shape,
+                    num_steps=steps,
+                    generator=g,
+                    precision=precision,
                 )
 
         return run
@@ -375,6 +383,9 @@ def bench_sampling(num_samples: int = 100, rounds: int = 1) -> dict[str, Any]:
     contestants = {"DDPM 1000": runner("DDPM 1000", None)}
     for k in (100, 50, 20, 10):
         contestants[f"DDIM {k}"] = runner(f"DDIM {k}", k)
+    device = next(ckpt.model.parameters()).device
+    if resolve_precision("auto", device) == "bf16":  # what precision="auto" buys here
+        contestants["DDIM 50 (bf16)"] = runner("DDIM 50 (bf16)", 50, "auto")
     times = alternate(contestants, rounds)
     for name, ts in times.items():
         quality = digit_quality(samples[name])

@@ -30,6 +30,7 @@ import torch
 from . import __version__
 from .configs import CONFIG_NAMES, TrainConfig, get_config
 from .models import MODEL_KINDS
+from .precision import PRECISIONS
 from .runtime import PROFILES
 
 __all__ = ["main", "build_parser"]
@@ -228,6 +229,13 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--eta", type=float, default=None, help="DDIM eta in [0, 1] (default 0)")
     sample.add_argument("--seed", type=int, default=0, help="random seed")
     sample.add_argument("--batch-size", type=int, default=250, help="samples drawn at once")
+    sample.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default="fp32",
+        help="the network's forward passes: fp32 (default, the same images on every machine), "
+        "bf16 autocast, or auto (bf16 where the hardware has it); not for a system",
+    )
     sample.add_argument(
         "--label", type=int, default=None, help="digit for a class-conditional model"
     )
@@ -463,6 +471,8 @@ def _cmd_sample(args: argparse.Namespace) -> int:
     from .systems import find_system_card, load_system
 
     if find_system_card(args.checkpoint) is not None:
+        if args.precision != "fp32":
+            raise CommandError("--precision applies to a single checkpoint, not a system")
         samples = _sample_system(args, load_system(args.checkpoint, device=args.device or "cpu"))
         return _write_samples(args, samples)
     if args.upsampler_steps is not None:
@@ -480,6 +490,7 @@ def _cmd_sample(args: argparse.Namespace) -> int:
         guidance_scale=args.guidance_scale,
         clip_x0=args.clip_x0,
         batch_size=args.batch_size,
+        precision=args.precision,
     )
     return _write_samples(args, samples)
 

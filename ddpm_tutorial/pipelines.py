@@ -60,6 +60,7 @@ def draw_samples(
     clip_x0: bool | None = None,
     dynamic_threshold: float | None = None,
     batch_size: int = 250,
+    precision: str = "fp32",
 ) -> Tensor:
     """Draw ``num_samples`` images from ``ckpt``: float32, shape (N, C, H, W), in [-1, 1] (not clipped).
 
@@ -69,7 +70,8 @@ def draw_samples(
     sample (the text is encoded once per batch). Every option left at None takes the model
     card's ``sampling`` default; ``clip_x0`` (clip the predicted clean image to [-1, 1] at
     each step) is off unless the card or the caller turns it on; ``dynamic_threshold`` (the
-    percentile of Imagen's dynamic thresholding, DDIM only) likewise.
+    percentile of Imagen's dynamic thresholding, DDIM only) likewise. ``precision`` is the
+    samplers' (``"fp32"``, ``"bf16"`` or ``"auto"``; see :func:`~ddpm_tutorial.reverse_process.at_precision`).
 
     Raises:
         ValueError: for an unknown sampler, a label the model does not take, or a prompt
@@ -138,7 +140,12 @@ def draw_samples(
     for start in range(0, num_samples, batch_size):
         B = min(batch_size, num_samples - start)
         shape = (B, config.in_channels, config.image_size, config.image_size)
-        kwargs: dict[str, Any] = {"generator": g, "device": device, "clip_x0": clip_x0}
+        kwargs: dict[str, Any] = {
+            "generator": g,
+            "device": device,
+            "clip_x0": clip_x0,
+            "precision": precision,
+        }
         if label is not None:
             kwargs.update(
                 cond=torch.full((B,), label, dtype=torch.long, device=device), guidance_scale=w

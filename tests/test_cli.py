@@ -122,6 +122,20 @@ def test_sample_writes_a_png_grid(trained_run, tmp_path):
     assert target.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_sample_precision_bf16_draws_other_images_of_the_same_shape(trained_run, tmp_path):
+    out, _ = trained_run
+    arrays = {}
+    for precision in ("fp32", "bf16"):
+        target = tmp_path / f"{precision}.npy"
+        argv = ["sample", "--checkpoint", str(out), "--num-samples", "3", "--steps", "5"]
+        assert run_cli([*argv, "--precision", precision, "--out", str(target)]) == 0
+        arrays[precision] = np.load(target)
+    assert arrays["bf16"].shape == arrays["fp32"].shape and np.isfinite(arrays["bf16"]).all()
+    assert not np.array_equal(arrays["bf16"], arrays["fp32"])
+    argv = ["sample", "--checkpoint", str(out), "--num-samples", "1", "--out", "x.npy"]
+    assert run_cli([*argv, "--precision", "half"]) == 2
+
+
 def test_sampling_twice_with_one_seed_gives_the_same_array(trained_run, tmp_path):
     out, _ = trained_run
     paths = [tmp_path / f"{name}.npy" for name in ("a", "b", "c")]

@@ -53,6 +53,15 @@ def test_the_same_seed_gives_the_same_samples(uncond, sampler):
     assert not torch.equal(a, draw_samples(uncond, 2, sampler=sampler, seed=6))
 
 
+def test_precision_reaches_the_sampler(uncond):
+    fp32 = draw_samples(uncond, 2, seed=1)
+    assert torch.equal(fp32, draw_samples(uncond, 2, seed=1, precision="fp32"))
+    bf16 = draw_samples(uncond, 2, seed=1, precision="bf16")
+    assert bf16.dtype == torch.float32 and not torch.equal(bf16, fp32)
+    with pytest.raises(ValueError, match="unknown precision"):
+        draw_samples(uncond, 2, precision="half")
+
+
 def test_samples_are_drawn_in_batches_up_to_batch_size(uncond):
     assert draw_samples(uncond, 5, batch_size=2).shape == (5, 1, 28, 28)
 

@@ -13,6 +13,7 @@ from ddpm_tutorial.forward_process import posterior_mean_variance
 from ddpm_tutorial.parameterizations import x0_from_noise
 from ddpm_tutorial.reverse_process import (
     Trajectory,
+    at_precision,
     ddim_step,
     ddim_timesteps,
     ddpm_step,
@@ -320,6 +321,56 @@ def test_samplers_draw_the_start_from_x_T_when_given(tiny_schedule):
         return_trajectory=True,
     )
     torch.testing.assert_close(traj.x_t[0], x_T, rtol=0, atol=0)
+
+
+# ---------------------------------------------------------------------------- precision
+def test_at_precision_fp32_is_the_model_itself():
+    model = torch.nn.Conv2d(1, 1, 3, padding=1)
+    assert at_precision(model, "fp32", "cpu") is model
+
+
+def test_at_precision_bf16_runs_the_network_under_autocast_and_returns_float32():
+    seen = []
+
+    def model(x_t, t):
+        seen.append(torch.is_autocast_enabled("cpu"))
+        return torch.nn.functional.conv2d(x_t, torch.ones(1, 1, 1, 1))
+
+    out = at_precision(model, "bf16", "cpu")(_random(2, 1, 4, 4), _t(3, 2))
+    assert seen == [True] and out.dtype == torch.float32
+    assert not torch.is_autocast_enabled("cpu")  # the context is left on return
+
+
+def test_an_unknown_precision_is_refused_before_sampling(tiny_schedule):
+    with pytest.raises(ValueError, match="unknown precision 'fp16'"):
+        sample_ddim(
+            gaussian_denoiser(tiny_schedule), tiny_schedule, (2, 2), num_steps=4, precision="fp16"
+        )
+
+
+@pytest.mark.parametrize("sampler", [sample_ddpm, sample_ddim])
+def test_bf16_sampling_rounds_only_the_network(make_tiny_unet, sampler):
+    """fp32 (the default) is bit-for-bit the old sampler; bf16 stays close on a UNet."""
+    schedule = NoiseSchedule.linear(20)
+    model = make_tiny_unet()
+    steps = {} if sampler is sample_ddpm else {"num_steps": 10}
+
+    def draw(**kw):
+        return sampler(
+            model,
+            schedule,
+            (3, 1, 28, 28),
+            generator=torch.Generator().manual_seed(4),
+            **steps,
+            **kw,
+        )
+
+    default, fp32, bf16 = draw(), draw(precision="fp32"), draw(precision="bf16")
+    assert torch.equal(default, fp32)
+    assert bf16.dtype == torch.float32 and bool(torch.isfinite(bf16).all())
+    assert not torch.equal(bf16, fp32)  # the network did run in bfloat16
+    scale = fp32.abs().mean()
+    assert (bf16 - fp32).abs().mean() < 0.05 * scale
 
 
 # ---------------------------------------------------------------------------- guidance
