@@ -26,7 +26,7 @@ from torch import Tensor
 from ._validation import check_images, check_same_shape
 from .forward_process import posterior_mean_variance
 from .parameterizations import noise_from_x0, x0_from_noise
-from .precision import resolve_precision
+from .precision import autocast, resolve_precision
 from .schedules import NoiseSchedule, gather_at
 
 __all__ = [
@@ -164,13 +164,11 @@ def at_precision(model: Denoiser, precision: str, device: torch.device | str) ->
     Raises:
         ValueError: for a name not in :data:`ddpm_tutorial.precision.PRECISIONS`.
     """
-    resolved = resolve_precision(precision, device)
-    if resolved == "fp32":
+    if resolve_precision(precision, device) == "fp32":
         return model
-    kind = torch.device(device).type
 
     def bf16_model(*args: Any, **kwargs: Any) -> Tensor:
-        with torch.autocast(kind, dtype=torch.bfloat16):
+        with autocast(precision, device):
             out = model(*args, **kwargs)
         return out.float() if isinstance(out, Tensor) else out
 
