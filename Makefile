@@ -51,10 +51,15 @@ browser-check: $(STAMP) browser-deps
 colab-check: $(STAMP)
 	DDPM_TUTORIAL_COLAB_CHECK=1 $(BIN)/python -m pytest tests/colab -q -p no:cacheprovider
 
-test: unit notebooks book browser-check colab-check
+test: lint unit notebooks book browser-check colab-check
 
+# ruff (lint and format) on the code, unused imports in the chapters, and the package's layers:
+# every import points down them, with no circle (tools/check_layers.py)
 lint: $(STAMP)
 	$(BIN)/ruff check ddpm_tutorial tests benchmarks tools
+	$(BIN)/ruff format --check ddpm_tutorial tests benchmarks tools
+	$(BIN)/ruff check book --select F401
+	$(BIN)/python tools/check_layers.py
 
 clean:
 	rm -rf _build $(VENV)

@@ -95,9 +95,9 @@ def benchmark_profile() -> str:
 
 def ours(precision: str = "auto", *, layout: str = "auto", name: str | None = None) -> Contestant:
     """The book's default UNet of the benchmark profile, trained as ``train_denoiser`` trains it."""
-    from ddpm_tutorial.configs import get_config
     from ddpm_tutorial.models import UNet
     from ddpm_tutorial.precision import resolve_precision, uses_channels_last
+    from ddpm_tutorial.runs import get_config
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
     channels_last = uses_channels_last(precision, device) if layout == "auto" else layout == "cl"
@@ -117,7 +117,7 @@ def diffusers_matched_unet() -> torch.nn.Module | None:
         from diffusers import UNet2DModel
     except ImportError:
         return None
-    from ddpm_tutorial.configs import get_config
+    from ddpm_tutorial.runs import get_config
 
     cfg = get_config("mnist", benchmark_profile()).model
     widths = tuple(cfg.base_channels * m for m in cfg.channel_mults)
@@ -149,8 +149,8 @@ def lucidrains_matched_unet() -> torch.nn.Module | None:
         from denoising_diffusion_pytorch import Unet
     except ImportError:
         return None
-    from ddpm_tutorial.configs import get_config
     from ddpm_tutorial.models import UNet, count_parameters
+    from ddpm_tutorial.runs import get_config
 
     cfg = get_config("mnist", benchmark_profile()).model
     target = count_parameters(UNet(cfg))
@@ -218,7 +218,9 @@ def bench_train(batch_size: int = 128, steps_per_round: int = 3, rounds: int = 8
         *reference_contestants(),
     ]
     if diffusers_matched_unet() is not None:  # our precision and layout given to diffusers
-        field.append(Contestant("diffusers UNet2DModel (bf16 autocast)", diffusers_matched_unet(), "bf16"))
+        field.append(
+            Contestant("diffusers UNet2DModel (bf16 autocast)", diffusers_matched_unet(), "bf16")
+        )
         if device == "cpu":
             field.append(
                 Contestant(
@@ -275,15 +277,15 @@ def bench_quality(
     all alike. Then DDIM with ``sample_steps`` steps draws ``num_samples`` digits from each EMA
     model from the same noise, scored with the offline FID against the held-out digits.
     """
-    from ddpm_tutorial.configs import get_config
-    from ddpm_tutorial.datasets.mnist import load_mnist
-    from ddpm_tutorial.digit_classifier import digit_quality
-    from ddpm_tutorial.ema import EMA
-    from ddpm_tutorial.fid import fid
+    from ddpm_tutorial.data.mnist import load_mnist
+    from ddpm_tutorial.metrics.classifier import digit_quality
+    from ddpm_tutorial.metrics.fid import fid
     from ddpm_tutorial.models import count_parameters
     from ddpm_tutorial.reverse_process import sample_ddim
+    from ddpm_tutorial.runs import get_config
     from ddpm_tutorial.schedules import NoiseSchedule
     from ddpm_tutorial.training import learning_rate_at
+    from ddpm_tutorial.training.ema import EMA
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
     recipe = get_config("mnist", "cpu")
@@ -323,15 +325,21 @@ def bench_quality(
         "budget_s": budget_s,
         "num_samples": num_samples,
         "sampler": f"DDIM {sample_steps}",
-        "recipe": {"batch_size": recipe.batch_size, "learning_rate": recipe.learning_rate,
-                   "warmup_steps": recipe.warmup_steps, "ema_decay": recipe.ema_decay},
+        "recipe": {
+            "batch_size": recipe.batch_size,
+            "learning_rate": recipe.learning_rate,
+            "warmup_steps": recipe.warmup_steps,
+            "ema_decay": recipe.ema_decay,
+        },
         "models": {},
     }
     for r in runs:
         model = r["ema"].model.to(memory_format=torch.contiguous_format).eval()
         g = torch.Generator().manual_seed(0)
         start = time.perf_counter()
-        x = sample_ddim(model, schedule, (num_samples, 1, 28, 28), num_steps=sample_steps, generator=g)
+        x = sample_ddim(
+            model, schedule, (num_samples, 1, 28, 28), num_steps=sample_steps, generator=g
+        )
         sample_s = time.perf_counter() - start
         quality = digit_quality(x)
         last = torch.stack(r["losses"][-50:]).float().mean().item()
@@ -351,8 +359,8 @@ def bench_quality(
 # ---------------------------------------------------------------------------- sampling
 def bench_sampling(num_samples: int = 100, rounds: int = 1) -> dict[str, Any]:
     from ddpm_tutorial.checkpoints import load_checkpoint
-    from ddpm_tutorial.digit_classifier import digit_quality
-    from ddpm_tutorial.fid import fid
+    from ddpm_tutorial.metrics.classifier import digit_quality
+    from ddpm_tutorial.metrics.fid import fid
     from ddpm_tutorial.precision import resolve_precision
     from ddpm_tutorial.reverse_process import sample_ddim, sample_ddpm
 
@@ -476,9 +484,14 @@ def table(results: dict[str, Any]) -> str:
             f"UNet on {t['device']}:",
             ["model", "parameters", "precision", "images/s", "s/step", "default path's speed-up"],
             [
-                [name, f"{r['parameters']:,}",
-                 r["precision"] + (", channels-last" if r["channels_last"] else ""),
-                 r["images_per_second"], r["seconds_per_step"], f"{r['default_path_speedup']}x"]
+                [
+                    name,
+                    f"{r['parameters']:,}",
+                    r["precision"] + (", channels-last" if r["channels_last"] else ""),
+                    r["images_per_second"],
+                    r["seconds_per_step"],
+                    f"{r['default_path_speedup']}x",
+                ]
                 for name, r in t["models"].items()
             ],
         )
@@ -487,12 +500,27 @@ def table(results: dict[str, Any]) -> str:
         lines += _section(
             f"Quality per CPU minute: each trained from scratch for {q['budget_s']:.0f} s, then "
             f"{q['num_samples']} samples by {q['sampler']} (FID: offline mnist-features):",
-            ["model", "parameters", "steps in budget", "s/step", "final loss", "FID",
-             "confident fraction", "s / 100 samples"],
             [
-                [name, f"{r['parameters']:,}", r["train_steps"], r["seconds_per_step"],
-                 r["final_train_loss"], r["fid"], r["confident_fraction"],
-                 r["seconds_per_100_samples"]]
+                "model",
+                "parameters",
+                "steps in budget",
+                "s/step",
+                "final loss",
+                "FID",
+                "confident fraction",
+                "s / 100 samples",
+            ],
+            [
+                [
+                    name,
+                    f"{r['parameters']:,}",
+                    r["train_steps"],
+                    r["seconds_per_step"],
+                    r["final_train_loss"],
+                    r["fid"],
+                    r["confident_fraction"],
+                    r["seconds_per_100_samples"],
+                ]
                 for name, r in q["models"].items()
             ],
         )
@@ -500,11 +528,25 @@ def table(results: dict[str, Any]) -> str:
         s = results["sampling"]
         lines += _section(
             f"Sampling mnist-ddpm, {s['num_samples']} samples:",
-            ["sampler", "s / 100 samples", "speed-up", "FID", "FID / DDPM's",
-             "confident fraction", "class entropy"],
             [
-                [name, r["seconds_per_100_samples"], f"{r['speedup_vs_ddpm']}x", r["fid"],
-                 r["fid_vs_ddpm"], r["confident_fraction"], r["class_entropy"]]
+                "sampler",
+                "s / 100 samples",
+                "speed-up",
+                "FID",
+                "FID / DDPM's",
+                "confident fraction",
+                "class entropy",
+            ],
+            [
+                [
+                    name,
+                    r["seconds_per_100_samples"],
+                    f"{r['speedup_vs_ddpm']}x",
+                    r["fid"],
+                    r["fid_vs_ddpm"],
+                    r["confident_fraction"],
+                    r["class_entropy"],
+                ]
                 for name, r in s["samplers"].items()
             ],
         )
@@ -514,8 +556,13 @@ def table(results: dict[str, Any]) -> str:
             "Chapter wall time (pytest --nbval-lax, one chapter at a time):",
             ["chapter", *profiles],
             [
-                [name, *(f"{v['seconds']} s" + ("" if v["passed"] else " (failed)")
-                         for v in r.values())]
+                [
+                    name,
+                    *(
+                        f"{v['seconds']} s" + ("" if v["passed"] else " (failed)")
+                        for v in r.values()
+                    ),
+                ]
                 for name, r in results["chapters"].items()
             ],
         )

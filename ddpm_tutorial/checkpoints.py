@@ -27,7 +27,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
-from . import __version__
+from ._version import __version__
 from .models import build_model, count_parameters, model_kind
 from .schedules import NoiseSchedule
 

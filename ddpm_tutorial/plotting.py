@@ -206,25 +206,37 @@ def draw_pipeline(
     colours = ("#dbe9f6", "#fde8c8", "#dff2dd", "#f3dcef", "#e8e8e8")
     if inputs:
         ax.text(0.0, 0.5, inputs, ha="left", va="center", fontsize=9, style="italic")
-        ax.add_patch(FancyArrowPatch((1.05, 0.5), (x - 0.05, 0.5), arrowstyle="-|>", mutation_scale=12))
+        ax.add_patch(
+            FancyArrowPatch((1.05, 0.5), (x - 0.05, 0.5), arrowstyle="-|>", mutation_scale=12)
+        )
     for i, (title, detail) in enumerate(stages):
         ax.add_patch(
             FancyBboxPatch(
-                (x, 0.1), width, 0.8, boxstyle="round,pad=0.02,rounding_size=0.08",
-                facecolor=colours[i % len(colours)], edgecolor="0.3",
+                (x, 0.1),
+                width,
+                0.8,
+                boxstyle="round,pad=0.02,rounding_size=0.08",
+                facecolor=colours[i % len(colours)],
+                edgecolor="0.3",
             )
         )
         ax.text(x + width / 2, 0.64, title, ha="center", va="center", fontsize=10, weight="bold")
         ax.text(x + width / 2, 0.33, detail, ha="center", va="center", fontsize=8, wrap=True)
         if i < n - 1:
             ax.add_patch(
-                FancyArrowPatch((x + width + 0.05, 0.5), (x + width + gap - 0.05, 0.5),
-                                arrowstyle="-|>", mutation_scale=12)
+                FancyArrowPatch(
+                    (x + width + 0.05, 0.5),
+                    (x + width + gap - 0.05, 0.5),
+                    arrowstyle="-|>",
+                    mutation_scale=12,
+                )
             )
         x += width + gap
     if output:
         x -= gap
-        ax.add_patch(FancyArrowPatch((x + 0.05, 0.5), (x + 0.6, 0.5), arrowstyle="-|>", mutation_scale=12))
+        ax.add_patch(
+            FancyArrowPatch((x + 0.05, 0.5), (x + 0.6, 0.5), arrowstyle="-|>", mutation_scale=12)
+        )
         ax.text(x + 0.7, 0.5, output, ha="left", va="center", fontsize=9, style="italic")
         x += 1.6
     ax.set_xlim(-0.1, x + 0.1)

@@ -8,7 +8,9 @@ Each sampler is a short loop over steps that calls one pure step function:
 
 Both accept a conditional denoiser with classifier-free guidance (Ho & Salimans 2022):
 ``eps = eps_uncond + w (eps_cond - eps_uncond)``, where ``w = 1`` means no guidance (the
-conditional prediction alone) and ``w = 0`` the unconditional one. Nothing is clipped unless
+conditional prediction alone) and ``w = 0`` the unconditional one. A network that predicts
+the clean image or v instead of the noise samples through the same loops with
+``prediction="x0"`` or ``"v"`` (see :mod:`~ddpm_tutorial.parameterizations`). Nothing is clipped unless
 asked: ``clip_x0=True`` clips the predicted clean image to [-1, 1] (Ho et al.'s code does this
 by default), and ``dynamic_threshold=p`` applies Imagen's dynamic thresholding (Saharia et al.
 2022, section 2.3) at percentile ``p``.
@@ -25,7 +27,7 @@ from torch import Tensor
 
 from ._validation import check_images, check_same_shape
 from .forward_process import posterior_mean_variance
-from .parameterizations import noise_from_x0, x0_from_noise
+from .parameterizations import PREDICTIONS, Prediction, noise_from_x0, x0_and_noise, x0_from_noise
 from .precision import autocast, resolve_precision
 from .schedules import NoiseSchedule, gather_at
 
@@ -100,7 +102,8 @@ def guided_noise(
 
     ``eps = eps_uncond + w (eps_cond - eps_uncond)`` (Ho & Salimans 2022, eq. 6, written with
     ``w = 1 + their w``): ``w = 1`` returns ``model(x_t, t, cond)`` alone, ``w = 0`` the
-    unconditional ``model(x_t, t, None)``, ``w > 1`` pushes further toward the condition.
+    unconditional ``model(x_t, t, None)``, ``w > 1`` pushes further toward the condition. For a
+    network that predicts x0 or v the same combination is taken of its outputs.
 
     Args:
         model: the denoiser.
@@ -141,8 +144,12 @@ def _randn_like(x: Tensor, generator: torch.Generator | None) -> Tensor:
 
 
 def _check_sampling_args(
-    schedule: NoiseSchedule, shape: Sequence[int], guidance_scale: float
+    schedule: NoiseSchedule, shape: Sequence[int], guidance_scale: float, prediction: str
 ) -> None:
+    if prediction not in PREDICTIONS:
+        raise ValueError(
+            f"unknown prediction {prediction!r}; choose one of {', '.join(PREDICTIONS)}"
+        )
     if not isinstance(schedule, NoiseSchedule):
         raise TypeError(f"schedule must be a NoiseSchedule; got {type(schedule).__name__}")
     if len(shape) < 2 or any(int(d) < 1 for d in shape):
@@ -204,6 +211,7 @@ def ddpm_step(
     dynamic_threshold: float | None = None,
     noise: Tensor | None = None,
     generator: torch.Generator | None = None,
+    x0_pred: Tensor | None = None,
 ) -> tuple[Tensor, Tensor]:
     """One step of Algorithm 2 (Ho et al. 2020): sample ``x_{t-1} ~ p(x_{t-1} | x_t)``.
 
@@ -227,6 +235,8 @@ def ddpm_step(
         dynamic_threshold: if set, the percentile of Imagen's dynamic thresholding.
         noise: the fresh noise z (shape of ``x_t``); drawn from ``generator`` if None.
         generator: generator for z.
+        x0_pred: the predicted clean image, when the network predicts it (``eps_pred`` is then
+            the noise it implies); None: computed from ``eps_pred``.
 
     Returns:
         ``(x_prev, x0_pred)``: the images at step - 1 and the predicted clean images.
@@ -237,7 +247,8 @@ def ddpm_step(
     if noise is not None:
         check_same_shape(noise, x_t, "noise", "x_t")
     t = torch.full((x_t.shape[0],), step, dtype=torch.long, device=x_t.device)
-    x0_pred = x0_from_noise(x_t, t, eps_pred, schedule)
+    if x0_pred is None:
+        x0_pred = x0_from_noise(x_t, t, eps_pred, schedule)
     if clip_x0 or dynamic_threshold is not None:
         x0_pred = _limit_x0(x0_pred, clip_x0, dynamic_threshold)
         mean, _ = posterior_mean_variance(x0_pred, x_t, t, schedule)
@@ -272,6 +283,7 @@ def sample_ddpm(
     trajectory_every: int = 1,
     progress: bool = False,
     precision: str = "fp32",
+    prediction: Prediction = "eps",
 ) -> Tensor | tuple[Tensor, Trajectory]:
     """Algorithm 2 of Ho et al. (2020): start from ``x_T ~ N(0, I)``, take all T steps.
 
@@ -296,17 +308,19 @@ def sample_ddpm(
             :func:`at_precision`). bf16 draws different images from the same noise, of the
             same quality: DDIM with 50 steps on the 2-core CPU of ``benchmarks/README.md``
             ran 3.0x faster at FID 2.70 against fp32's 2.74 (200 samples).
+        prediction: what the network returns: ``"eps"`` (the noise; the default), ``"x0"``
+            or ``"v"`` (see :func:`~ddpm_tutorial.parameterizations.x0_and_noise`).
 
     Returns:
         x0 of shape ``shape`` (not clipped unless asked), or ``(x0, trajectory)``.
     """
-    _check_sampling_args(schedule, shape, guidance_scale)
+    _check_sampling_args(schedule, shape, guidance_scale, prediction)
     x_t = _initial_noise(shape, x_T, device, generator)
     model = at_precision(model, precision, x_t.device)
     recorder = _Recorder(return_trajectory, trajectory_every, schedule.num_steps)
     for step in _progress(reversed(range(schedule.num_steps)), progress, schedule.num_steps):
         t = torch.full((x_t.shape[0],), step, dtype=torch.long, device=x_t.device)
-        eps_pred = guided_noise(model, x_t, t, cond, guidance_scale)
+        x0_given, eps_pred = _predict(model, x_t, t, cond, guidance_scale, schedule, prediction)
         x_prev, x0_pred = ddpm_step(
             x_t,
             step,
@@ -316,6 +330,7 @@ def sample_ddpm(
             clip_x0=clip_x0,
             dynamic_threshold=dynamic_threshold,
             generator=generator,
+            x0_pred=x0_given,
         )
         recorder.record(step, x_t, x0_pred)
         x_t = x_prev
@@ -360,6 +375,7 @@ def ddim_step(
     dynamic_threshold: float | None = None,
     noise: Tensor | None = None,
     generator: torch.Generator | None = None,
+    x0_pred: Tensor | None = None,
 ) -> tuple[Tensor, Tensor]:
     """One DDIM update from ``step`` to ``prev_step`` (Song et al. 2021, eqs. 12 and 16).
 
@@ -380,6 +396,8 @@ def ddim_step(
         dynamic_threshold: percentile for dynamic thresholding, or None.
         noise: the fresh noise z; drawn from ``generator`` if None and eta > 0.
         generator: generator for z.
+        x0_pred: the predicted clean image, when the network predicts it (``eps_pred`` is then
+            the noise it implies); None: computed from ``eps_pred``.
 
     Returns:
         ``(x_prev, x0_pred)``.
@@ -392,7 +410,8 @@ def ddim_step(
     if not 0.0 <= eta <= 1.0:
         raise ValueError(f"eta must lie in [0, 1]; got {eta}")
     t = torch.full((x_t.shape[0],), step, dtype=torch.long, device=x_t.device)
-    x0_pred = x0_from_noise(x_t, t, eps_pred, schedule)
+    if x0_pred is None:
+        x0_pred = x0_from_noise(x_t, t, eps_pred, schedule)
     if clip_x0 or dynamic_threshold is not None:
         x0_pred = _limit_x0(x0_pred, clip_x0, dynamic_threshold)
         eps_pred = noise_from_x0(x_t, t, x0_pred, schedule)
@@ -429,18 +448,19 @@ def sample_ddim(
     trajectory_every: int = 1,
     progress: bool = False,
     precision: str = "fp32",
+    prediction: Prediction = "eps",
 ) -> Tensor | tuple[Tensor, Trajectory]:
     """DDIM sampling (Song et al. 2021) over ``num_steps`` of the schedule's T steps.
 
     The visited steps come from :func:`ddim_timesteps`; each step's predecessor is looked
     up in that list, not computed by subtraction. Arguments as in :func:`sample_ddpm`, plus
     ``num_steps`` (in [1, T]) and ``eta`` (in [0, 1]; 0 makes the map from ``x_T`` to the
-    image deterministic), and ``precision`` as there.
+    image deterministic), and ``precision`` and ``prediction`` as there.
 
     Returns:
         x0 of shape ``shape``, or ``(x0, trajectory)``.
     """
-    _check_sampling_args(schedule, shape, guidance_scale)
+    _check_sampling_args(schedule, shape, guidance_scale, prediction)
     steps = ddim_timesteps(schedule.num_steps, num_steps)
     x_t = _initial_noise(shape, x_T, device, generator)
     model = at_precision(model, precision, x_t.device)
@@ -448,7 +468,7 @@ def sample_ddim(
     prev_steps = steps[1:] + [-1]
     for step, prev_step in _progress(zip(steps, prev_steps), progress, len(steps)):
         t = torch.full((x_t.shape[0],), step, dtype=torch.long, device=x_t.device)
-        eps_pred = guided_noise(model, x_t, t, cond, guidance_scale)
+        x0_given, eps_pred = _predict(model, x_t, t, cond, guidance_scale, schedule, prediction)
         x_prev, x0_pred = ddim_step(
             x_t,
             step,
@@ -459,6 +479,7 @@ def sample_ddim(
             clip_x0=clip_x0,
             dynamic_threshold=dynamic_threshold,
             generator=generator,
+            x0_pred=x0_given,
         )
         recorder.record(step, x_t, x0_pred)
         x_t = x_prev
@@ -466,6 +487,23 @@ def sample_ddim(
 
 
 # ---------------------------------------------------------------------------- internals
+def _predict(
+    model: Denoiser,
+    x_t: Tensor,
+    t: Tensor,
+    cond: Any,
+    guidance_scale: float,
+    schedule: NoiseSchedule,
+    prediction: Prediction,
+) -> tuple[Tensor | None, Tensor]:
+    """The guided output as ``(x0_pred or None, eps_pred)``: None for a noise predictor, so
+    that its steps compute the clean image exactly as they always have."""
+    output = guided_noise(model, x_t, t, cond, guidance_scale)
+    if prediction == "eps":
+        return None, output
+    return x0_and_noise(output, x_t, t, schedule, prediction)
+
+
 def _check_step(step: int, schedule: NoiseSchedule) -> None:
     if isinstance(step, bool) or not isinstance(step, int):
         raise TypeError(f"step must be a Python int; got {type(step).__name__}")

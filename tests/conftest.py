@@ -130,11 +130,11 @@ def quick_heldout_loss(monkeypatch: pytest.MonkeyPatch) -> None:
     The held-out loss is computed after the weights are final and from its own generator,
     so this changes nothing that the training tests compare.
     """
-    import ddpm_tutorial.training as training
+    import ddpm_tutorial.runs.run as run
 
-    original = training.evaluate_loss
+    original = run.evaluate_loss
     monkeypatch.setattr(
-        training,
+        run,
         "evaluate_loss",
         lambda *args, **kwargs: original(*args, **{**kwargs, "num_batches": 1, "batch_size": 32}),
     )

@@ -14,13 +14,10 @@ import torch
 
 from ddpm_tutorial.checkpoints import load_checkpoint, save_checkpoint
 from ddpm_tutorial.cli import main
-from ddpm_tutorial.configs import get_config
-from ddpm_tutorial.datasets import load_mnist, make_toy_data
-from ddpm_tutorial.ema import EMA
+from ddpm_tutorial.data import load_mnist, make_toy_data
 from ddpm_tutorial.forward_process import add_noise
 from ddpm_tutorial.losses import noise_prediction_loss
 from ddpm_tutorial.models import MLPDenoiser, UNet, UNetConfig, build_model
-from ddpm_tutorial.pipelines import draw_samples
 from ddpm_tutorial.reverse_process import (
     ddim_step,
     ddpm_step,
@@ -28,8 +25,11 @@ from ddpm_tutorial.reverse_process import (
     sample_ddim,
     sample_ddpm,
 )
+from ddpm_tutorial.runs import get_config
 from ddpm_tutorial.runtime import get_profile
 from ddpm_tutorial.schedules import NoiseSchedule, gather_at
+from ddpm_tutorial.systems.pipeline import draw_samples
+from ddpm_tutorial.training.ema import EMA
 
 SMOKE_UNET = dict(
     base_channels=8,

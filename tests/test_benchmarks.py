@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from ddpm_tutorial.configs import get_config
 from ddpm_tutorial.models import UNet, count_parameters
+from ddpm_tutorial.runs import get_config
 from ddpm_tutorial.schedules import NoiseSchedule
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -50,15 +50,34 @@ def test_a_contestant_training_step_runs_and_stays_finite(bench, precision):
 
 
 def test_the_tables_render_every_section(bench):
-    row = dict(parameters=10, precision="bf16", channels_last=False, images_per_second=2.0,
-               seconds_per_step=0.5, default_path_speedup=1.0)
+    row = dict(
+        parameters=10,
+        precision="bf16",
+        channels_last=False,
+        images_per_second=2.0,
+        seconds_per_step=0.5,
+        default_path_speedup=1.0,
+    )
     results = {
         "machine": dict(cpu="x", cores=2, torch="2", device="cpu", torch_threads=2),
         "date": "today",
         "train": dict(batch_size=8, profile="cpu", device="cpu", models={"ours": row}),
-        "quality": dict(budget_s=60.0, num_samples=10, sampler="DDIM 50", models={"ours": dict(
-            parameters=10, train_steps=3, seconds_per_step=0.1, final_train_loss=0.5, fid=9.0,
-            confident_fraction=0.5, seconds_per_100_samples=1.0)}),
+        "quality": dict(
+            budget_s=60.0,
+            num_samples=10,
+            sampler="DDIM 50",
+            models={
+                "ours": dict(
+                    parameters=10,
+                    train_steps=3,
+                    seconds_per_step=0.1,
+                    final_train_loss=0.5,
+                    fid=9.0,
+                    confident_fraction=0.5,
+                    seconds_per_100_samples=1.0,
+                )
+            },
+        ),
         "chapters": {"book/a.ipynb": {"smoke": dict(seconds=1.0, passed=True)}},
     }
     text = bench.table(results)

@@ -11,6 +11,7 @@ from ddpm_tutorial.parameterizations import (
     noise_from_v,
     noise_from_x0,
     v_from_x0_noise,
+    x0_and_noise,
     x0_from_noise,
     x0_from_v,
 )
@@ -76,3 +77,23 @@ def test_v_matches_diffusers_get_velocity(linear_schedule, batch):
         rtol=1e-3,
         atol=1e-5,
     )
+
+
+@pytest.mark.parametrize("prediction", ["eps", "x0", "v"])
+def test_x0_and_noise_recovers_both_from_any_prediction(linear_schedule, batch, prediction):
+    x0, noise, t = batch
+    x_t = add_noise(x0, t, noise, linear_schedule)
+    output = {
+        "eps": noise,
+        "x0": x0,
+        "v": v_from_x0_noise(x0, noise, t, linear_schedule),
+    }[prediction]
+    x0_pred, eps_pred = x0_and_noise(output, x_t, t, linear_schedule, prediction)
+    torch.testing.assert_close(x0_pred, x0, rtol=1e-6, atol=1e-6)
+    torch.testing.assert_close(eps_pred, noise, rtol=1e-6, atol=1e-6)
+
+
+def test_x0_and_noise_refuses_an_unknown_prediction(linear_schedule, batch):
+    x0, noise, t = batch
+    with pytest.raises(ValueError, match="unknown prediction 'score'"):
+        x0_and_noise(noise, x0, t, linear_schedule, "score")  # type: ignore[arg-type]

@@ -89,8 +89,11 @@ def test_draw_pipeline_draws_one_box_per_stage():
 
     from ddpm_tutorial.plotting import draw_pipeline
 
-    ax = draw_pipeline([("text encoder", "CLIP"), ("generator", "UNet"), ("decoder", "VAE")],
-                       inputs='"a 3"', output="image")
+    ax = draw_pipeline(
+        [("text encoder", "CLIP"), ("generator", "UNet"), ("decoder", "VAE")],
+        inputs='"a 3"',
+        output="image",
+    )
     boxes = [p for p in ax.patches if type(p).__name__ == "FancyBboxPatch"]
     assert len(boxes) == 3
     assert {"text encoder", "generator", "decoder"} <= {t.get_text() for t in ax.texts}

@@ -8,10 +8,10 @@ import torch
 import torch.nn.functional as F
 
 from ddpm_tutorial import precision as P
-from ddpm_tutorial.configs import get_config
 from ddpm_tutorial.losses import noise_prediction_loss
 from ddpm_tutorial.models import UNet, UNetConfig
-from ddpm_tutorial.models.unet import attention
+from ddpm_tutorial.models.attention import attention
+from ddpm_tutorial.runs import get_config
 from ddpm_tutorial.schedules import NoiseSchedule
 from ddpm_tutorial.training import train_denoiser
 
@@ -61,7 +61,9 @@ def test_the_loss_is_float32_under_bf16_autocast():
     torch.manual_seed(0)
     model = UNet(UNetConfig(**TINY_UNET))
     with P.autocast("bf16", "cpu"):
-        loss = noise_prediction_loss(model, torch.rand(3, 1, 28, 28) * 2 - 1, NoiseSchedule.linear(50))
+        loss = noise_prediction_loss(
+            model, torch.rand(3, 1, 28, 28) * 2 - 1, NoiseSchedule.linear(50)
+        )
     assert loss.dtype == torch.float32
 
 
@@ -92,7 +94,9 @@ def test_training_keeps_float32_weights_and_learns_under_either_precision(precis
     assert all(torch.isfinite(p).all() for p in model.parameters())
     assert len(state.losses) == 3 and all(loss == loss for _, loss in state.losses)
     conv = model.down[0].blocks[0].conv1.weight  # (8, 8, 3, 3): the two layouts differ
-    channels_last = conv.is_contiguous(memory_format=torch.channels_last) and not conv.is_contiguous()
+    channels_last = (
+        conv.is_contiguous(memory_format=torch.channels_last) and not conv.is_contiguous()
+    )
     assert channels_last is (precision == "fp32"), "fp32 on a CPU trains channels-last"
 
 
@@ -108,7 +112,7 @@ def test_a_channels_last_model_predicts_what_the_contiguous_one_does():
 
 
 def test_the_model_card_records_the_precision_the_run_trained_in(tmp_path):
-    from ddpm_tutorial.training import run_training
+    from ddpm_tutorial.runs import run_training
 
     config = get_config("mnist", "smoke", num_train_steps=2, precision="fp32", num_train_images=64)
     card = run_training(config, tmp_path, device="cpu", progress=False, command="test")

@@ -39,7 +39,7 @@ def test_the_pretrained_ddpm_card_reports_sample_quality_measured_by_the_held_ou
 @pytest.mark.parametrize("name", ["mnist-text", "mnist-text-minilm"])
 def test_the_shipped_text_models_draw_the_prompted_digit_through_the_command_line(name, tmp_path):
     from ddpm_tutorial.cli import main
-    from ddpm_tutorial.evaluation import evaluate_samples_file
+    from ddpm_tutorial.metrics.evaluate import evaluate_samples_file
     from ddpm_tutorial.text.pretrained import minilm_available
 
     if name == "mnist-text-minilm" and not minilm_available():
@@ -69,13 +69,31 @@ def test_the_shipped_latent_model_samples_digits_through_the_command_line(tmp_pa
     import numpy as np
 
     from ddpm_tutorial.cli import main
-    from ddpm_tutorial.digit_classifier import digit_quality
+    from ddpm_tutorial.metrics.classifier import digit_quality
 
     card = load_checkpoint("mnist-latent").card
     assert card["latent"]["autoencoder"] == "mnist-autoencoder"
-    assert card["latent"]["autoencoder_sha256"] == read_card(DATA / "checkpoints" / "mnist-autoencoder.json")["sha256"]
+    assert (
+        card["latent"]["autoencoder_sha256"]
+        == read_card(DATA / "checkpoints" / "mnist-autoencoder.json")["sha256"]
+    )
     out = tmp_path / "s.npy"
-    assert main(["sample", "--checkpoint", "mnist-latent", "--num-samples", "20", "--steps", "20", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "sample",
+                "--checkpoint",
+                "mnist-latent",
+                "--num-samples",
+                "20",
+                "--steps",
+                "20",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     x = np.load(out)
     assert x.shape == (20, 1, 28, 28)
     import torch
@@ -112,7 +130,7 @@ def test_registered_systems_name_parts_that_exist_unchanged(name):
 @pytest.mark.parametrize("name", ["mnist-sd", "mnist-unclip", "mnist-imagen"])
 def test_the_part4_miniatures_draw_the_prompted_digit_through_the_command_line(name, tmp_path):
     from ddpm_tutorial.cli import main
-    from ddpm_tutorial.evaluation import evaluate_samples_file
+    from ddpm_tutorial.metrics.evaluate import evaluate_samples_file
     from ddpm_tutorial.text.pretrained import minilm_available
 
     if name == "mnist-imagen" and not minilm_available():

@@ -10,7 +10,7 @@ import torch
 from diffusers import DDIMScheduler, DDPMScheduler
 
 from ddpm_tutorial.forward_process import posterior_mean_variance
-from ddpm_tutorial.parameterizations import x0_from_noise
+from ddpm_tutorial.parameterizations import v_from_x0_noise, x0_from_noise
 from ddpm_tutorial.reverse_process import (
     Trajectory,
     at_precision,
@@ -428,3 +428,56 @@ def test_dynamic_thresholding_leaves_images_in_range_alone_and_rescales_others()
     torch.testing.assert_close(
         out[0] * big[0].abs().max(), big[0]
     )  # divided by the max: shape kept
+
+
+# ---------------------------------------------------------------------------- prediction types
+def _as_prediction(eps_model, schedule: NoiseSchedule, prediction: str):
+    """The optimal denoiser rewritten to predict x0 or v instead of the noise."""
+
+    def model(x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        eps = eps_model(x_t, t)
+        x0 = x0_from_noise(x_t, t, eps, schedule)
+        return x0 if prediction == "x0" else v_from_x0_noise(x0, eps, t, schedule)
+
+    return model
+
+
+@pytest.mark.parametrize("prediction", ["x0", "v"])
+@pytest.mark.parametrize(
+    "sampler, kwargs",
+    [
+        (sample_ddpm, {}),
+        (sample_ddim, {"num_steps": 20}),
+        (sample_ddim, {"num_steps": 20, "eta": 1.0}),
+    ],
+    ids=["ddpm", "ddim", "ddim-eta1"],
+)
+def test_a_network_that_predicts_x0_or_v_samples_as_its_noise_predicting_twin(
+    short_schedule, sampler, kwargs, prediction
+):
+    eps_model = gaussian_denoiser(short_schedule)
+    twin = _as_prediction(eps_model, short_schedule, prediction)
+    x_T = _random(64, 2, seed=5)
+    expected = sampler(
+        eps_model,
+        short_schedule,
+        (64, 2),
+        x_T=x_T,
+        generator=torch.Generator().manual_seed(1),
+        **kwargs,
+    )
+    actual = sampler(
+        twin,
+        short_schedule,
+        (64, 2),
+        x_T=x_T,
+        prediction=prediction,
+        generator=torch.Generator().manual_seed(1),
+        **kwargs,
+    )
+    torch.testing.assert_close(actual, expected, rtol=1e-4, atol=1e-4)
+
+
+def test_an_unknown_prediction_is_refused_before_sampling(tiny_schedule):
+    with pytest.raises(ValueError, match="unknown prediction 'score'; choose one of eps, x0, v"):
+        sample_ddim(gaussian_denoiser(tiny_schedule), tiny_schedule, (2, 2), prediction="score")

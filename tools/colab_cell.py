@@ -23,6 +23,7 @@ TAG = "colab-install"
 TEMPLATE = """\
 # Colab: fetch the book's repository and install its package (Colab ships torch and numpy).
 import sys
+
 if "google.colab" in sys.modules:
     !git clone -q --depth 1 --branch {branch} {url} /content/ddpm-tutorial
     !pip install -q /content/ddpm-tutorial
@@ -63,7 +64,9 @@ def first_code_cell(nb: nbformat.NotebookNode) -> nbformat.NotebookNode | None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--write", action="store_true", help="rewrite the install cells")
     args = parser.parse_args(argv)
     expected = install_cell_source()
@@ -82,7 +85,9 @@ def main(argv: list[str] | None = None) -> int:
     if stale and not args.write:
         print("install cell differs from _config.yml in: " + ", ".join(map(str, stale)))
         return 1
-    print(f"{'rewrote' if args.write else 'checked'} {len(stale) if args.write else len(chapters())} chapters")
+    print(
+        f"{'rewrote' if args.write else 'checked'} {len(stale) if args.write else len(chapters())} chapters"
+    )
     return 0
 
 

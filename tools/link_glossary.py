@@ -54,7 +54,9 @@ TERMS: list[tuple[str, list[str]]] = [
     ("Super-resolution", ["super-resolution"]),
 ]
 
-PROTECTED = re.compile(r"\{[a-z:-]+\}`[^`]*`|`[^`]*`|\$\$[^$]*\$\$|\$[^$]*\$|\[[^\]]*\]\([^)]*\)|<[^>]+>|https?://\S+")
+PROTECTED = re.compile(
+    r"\{[a-z:-]+\}`[^`]*`|`[^`]*`|\$\$[^$]*\$\$|\$[^$]*\$|\[[^\]]*\]\([^)]*\)|<[^>]+>|https?://\S+"
+)
 
 
 def link_once(text: str, phrase: str, term: str) -> tuple[str, bool]:

@@ -18,7 +18,7 @@ from torch import Tensor
 
 from ..forward_process import posterior_mean_variance
 from ..schedules import NoiseSchedule, gather_at
-from ._common import as_tensor, close, diagnose
+from ._common import as_tensor, call_reader, compare, fail, passed
 
 __all__ = ["check_posterior_mean_variance", "check_gaussian_kl", "check_loss_weight"]
 
@@ -26,23 +26,6 @@ _RTOL, _ATOL = 1e-4, 1e-6
 
 
 # ---------------------------------------------------------------------------- helpers
-def _as_tensor(value: Any, what: str) -> Tensor:
-    return as_tensor(value, what)
-
-
-def _close(a: Tensor, b: Tensor, rtol: float = _RTOL, atol: float = _ATOL) -> bool:
-    return close(a, b, rtol, atol)
-
-
-def _max_diff(a: Tensor, b: Tensor) -> str:
-    return f"the largest difference is {float((a - b).abs().max()):.3g}"
-
-
-def _diagnose(actual: Tensor, mistakes: list[tuple[Tensor, str]]) -> str:
-    """The first known mistake whose result equals ``actual``, as a sentence, or ''."""
-    return diagnose(actual, mistakes, _RTOL, _ATOL)
-
-
 def _fixed_case() -> tuple[NoiseSchedule, Tensor, Tensor, Tensor]:
     """A linear schedule, a 4-image float64 batch, steps that include t = 0 and t = T - 1.
 
@@ -58,34 +41,40 @@ def _fixed_case() -> tuple[NoiseSchedule, Tensor, Tensor, Tensor]:
 
 
 # ---------------------------------------------------------------------------- posterior
+def _wrong_only_at_t0(actual: Tensor, expected: Tensor, first: Tensor) -> bool:
+    """Whether ``actual`` (B, ...) differs from ``expected`` exactly at the examples with t = 0.
+
+    ``first`` is the (B,) bool mask of those examples.
+    """
+    bad = ~torch.isclose(actual, expected, rtol=_RTOL, atol=_ATOL).flatten(1).all(dim=1)
+    return bool(bad[first].all()) and not bool(bad[~first].any())
+
+
 def check_posterior_mean_variance(candidate: Callable[..., Any]) -> None:
     """Check ``candidate(x0, x_t, t, schedule) -> (mean, variance)`` against eqs. 6-7.
 
-    ``variance`` may have shape (B,), (B, 1, 1, 1) or the shape of ``x_t``.
+    ``x0`` and ``x_t`` have shape (4, 1, 3, 3) and ``t`` shape (4,), with t = 0 and
+    t = T - 1 among the steps. ``mean`` must have the shape of ``x_t``; ``variance`` may have
+    shape (B,), (B, 1, 1, 1) or the shape of ``x_t``.
     """
+    name = "check_posterior_mean_variance"
     schedule, x0, x_t, t = _fixed_case()
-    result = candidate(x0.clone(), x_t.clone(), t.clone(), schedule)
+    result = call_reader(name, candidate, x0.clone(), x_t.clone(), t.clone(), schedule)
     if not isinstance(result, (tuple, list)) or len(result) != 2:
-        raise AssertionError(
-            "posterior_mean_variance must return a pair (mean, variance); "
-            f"got {type(result).__name__}"
-        )
-    mean = _as_tensor(result[0], "the mean")
-    variance = _as_tensor(result[1], "the variance")
-    if mean.shape != x_t.shape:
-        raise AssertionError(
-            f"the mean must have the shape of x_t, {tuple(x_t.shape)}; got {tuple(mean.shape)}"
-        )
+        fail(name, f"return a pair (mean, variance); got {type(result).__name__}")
+    mean = as_tensor(name, result[0], "the mean")
+    variance = as_tensor(name, result[1], "the variance")
     B = x_t.shape[0]
     if variance.ndim == 1 and variance.shape[0] == B:
         variance = variance.reshape(B, 1, 1, 1)
     try:
         variance = variance.expand(x_t.shape)
-    except RuntimeError as err:
-        raise AssertionError(
+    except RuntimeError:
+        fail(
+            name,
             f"the variance must broadcast against x_t {tuple(x_t.shape)}: give it shape (B,), "
-            f"(B, 1, 1, 1) or (B, C, H, W); got {tuple(variance.shape)}"
-        ) from err
+            f"(B, 1, 1, 1) or (B, C, H, W); got {tuple(variance.shape)}",
+        )
     ref_mean, ref_var = posterior_mean_variance(x0, x_t, t, schedule)
     ref_var = ref_var.expand(x_t.shape)
 
@@ -97,72 +86,79 @@ def check_posterior_mean_variance(candidate: Callable[..., Any]) -> None:
     X0, XT = x0, x_t
     first = t == 0
 
-    mean_ok = _close(mean, ref_mean)
-    if not mean_ok:
-        bad = ~torch.isclose(mean, ref_mean, rtol=_RTOL, atol=_ATOL).reshape(B, -1).all(dim=1)
-        if bool(bad[first].all()) and not bool(bad[~first].any()):
-            raise AssertionError(
-                "the posterior mean is right for t > 0 but wrong at t = 0: there alpha_bar_{t-1} "
-                "must be 1 (x_{t-1} is the clean image); indexing alpha_bars[t - 1] wraps around "
-                "to alpha_bars[-1]. Use schedule.alpha_bars_prev."
-            )
-        mistakes = [
-            (
-                (beta * ab.sqrt() * X0 + (1 - ab) * alpha.sqrt() * XT) / (1 - ab),
-                "It matches the formula with alpha_bar_t where alpha_bar_{t-1} belongs "
-                "(in sqrt(alpha_bar_{t-1}) and in 1 - alpha_bar_{t-1}).",
-            ),
-            (
-                (beta * ab_prev * X0 + (1 - ab_prev) * alpha.sqrt() * XT) / (1 - ab),
-                "It matches the formula without the square root on alpha_bar_{t-1} "
-                "in the x0 coefficient.",
-            ),
-            (
-                (beta * ab_prev.sqrt() * X0 + (1 - ab_prev) * alpha * XT) / (1 - ab),
-                "It matches the formula without the square root on alpha_t in the x_t coefficient.",
-            ),
-            (
-                (beta * ab_prev.sqrt() * XT + (1 - ab_prev) * alpha.sqrt() * X0) / (1 - ab),
-                "It matches the formula with the x0 and x_t coefficients swapped.",
-            ),
-        ]
-        raise AssertionError(
-            "the posterior mean differs from eq. 7's mu_tilde(x_t, x0) = "
-            "beta_t sqrt(alpha_bar_{t-1}) / (1 - alpha_bar_t) x0 + "
-            "(1 - alpha_bar_{t-1}) sqrt(alpha_t) / (1 - alpha_bar_t) x_t: "
-            f"{_max_diff(mean, ref_mean)}." + _diagnose(mean, mistakes)
+    if mean.shape == x_t.shape and _wrong_only_at_t0(mean, ref_mean, first):
+        fail(
+            name,
+            "the posterior mean is right for t > 0 but wrong at t = 0: there alpha_bar_{t-1} "
+            "must be 1 (x_{t-1} is the clean image); indexing alpha_bars[t - 1] wraps around "
+            "to alpha_bars[-1]. Use schedule.alpha_bars_prev.",
         )
-    if not _close(variance, ref_var):
-        bad = ~torch.isclose(variance, ref_var, rtol=_RTOL, atol=_ATOL).reshape(B, -1).all(dim=1)
-        if bool(bad[first].all()) and not bool(bad[~first].any()):
-            raise AssertionError(
-                "the posterior variance is right for t > 0 but wrong at t = 0, where it must be 0: "
-                "alpha_bar_{t-1} is 1 there (use schedule.alpha_bars_prev, not alpha_bars[t - 1], "
-                "which wraps around)."
-            )
-        mistakes = [
-            (
-                beta.expand(x_t.shape),
-                "It equals beta_t, the variance of the forward step q(x_t | x_{t-1}); the "
-                "posterior knows x0 as well, so its variance is smaller by the factor "
-                "(1 - alpha_bar_{t-1}) / (1 - alpha_bar_t).",
-            ),
-            (
-                ((1 - ab) / (1 - ab_prev).clamp(min=1e-300) * beta).expand(x_t.shape),
-                "It matches the formula with its fraction upside down, "
-                "(1 - alpha_bar_t) / (1 - alpha_bar_{t-1}) beta_t.",
-            ),
-            (
-                ref_var.sqrt(),
-                "It looks like a standard deviation (the square root of the variance).",
-            ),
-        ]
-        raise AssertionError(
-            "the posterior variance differs from eq. 7's beta_tilde_t = "
-            "(1 - alpha_bar_{t-1}) / (1 - alpha_bar_t) beta_t: "
-            f"{_max_diff(variance, ref_var)}." + _diagnose(variance, mistakes)
+    mean_mistakes = [
+        (
+            (beta * ab.sqrt() * X0 + (1 - ab) * alpha.sqrt() * XT) / (1 - ab),
+            "It matches the formula with alpha_bar_t where alpha_bar_{t-1} belongs "
+            "(in sqrt(alpha_bar_{t-1}) and in 1 - alpha_bar_{t-1}).",
+        ),
+        (
+            (beta * ab_prev * X0 + (1 - ab_prev) * alpha.sqrt() * XT) / (1 - ab),
+            "It matches the formula without the square root on alpha_bar_{t-1} "
+            "in the x0 coefficient.",
+        ),
+        (
+            (beta * ab_prev.sqrt() * X0 + (1 - ab_prev) * alpha * XT) / (1 - ab),
+            "It matches the formula without the square root on alpha_t in the x_t coefficient.",
+        ),
+        (
+            (beta * ab_prev.sqrt() * XT + (1 - ab_prev) * alpha.sqrt() * X0) / (1 - ab),
+            "It matches the formula with the x0 and x_t coefficients swapped.",
+        ),
+    ]
+    compare(
+        name,
+        mean,
+        ref_mean,
+        "the posterior mean",
+        mistakes=mean_mistakes,
+        reference="eq. 7's mu_tilde(x_t, x0) = beta_t sqrt(alpha_bar_{t-1}) / (1 - alpha_bar_t) "
+        "x0 + (1 - alpha_bar_{t-1}) sqrt(alpha_t) / (1 - alpha_bar_t) x_t",
+        rtol=_RTOL,
+        atol=_ATOL,
+    )
+    if _wrong_only_at_t0(variance, ref_var, first):
+        fail(
+            name,
+            "the posterior variance is right for t > 0 but wrong at t = 0, where it must be 0: "
+            "alpha_bar_{t-1} is 1 there (use schedule.alpha_bars_prev, not alpha_bars[t - 1], "
+            "which wraps around).",
         )
-    print("check_posterior_mean_variance passed")
+    variance_mistakes = [
+        (
+            beta.expand(x_t.shape),
+            "It equals beta_t, the variance of the forward step q(x_t | x_{t-1}); the "
+            "posterior knows x0 as well, so its variance is smaller by the factor "
+            "(1 - alpha_bar_{t-1}) / (1 - alpha_bar_t).",
+        ),
+        (
+            ((1 - ab) / (1 - ab_prev).clamp(min=1e-300) * beta).expand(x_t.shape),
+            "It matches the formula with its fraction upside down, "
+            "(1 - alpha_bar_t) / (1 - alpha_bar_{t-1}) beta_t.",
+        ),
+        (
+            ref_var.sqrt(),
+            "It looks like a standard deviation (the square root of the variance).",
+        ),
+    ]
+    compare(
+        name,
+        variance,
+        ref_var,
+        "the posterior variance",
+        mistakes=variance_mistakes,
+        reference="eq. 7's beta_tilde_t = (1 - alpha_bar_{t-1}) / (1 - alpha_bar_t) beta_t",
+        rtol=_RTOL,
+        atol=_ATOL,
+    )
+    passed(name)
 
 
 # ---------------------------------------------------------------------------- Gaussian KL
@@ -174,59 +170,63 @@ def _reference_gaussian_kl(mean1: Tensor, var1: Tensor, mean2: Tensor, var2: Ten
 def check_gaussian_kl(candidate: Callable[..., Any]) -> None:
     """Check ``candidate(mean1, var1, mean2, var2)``: KL(N(mean1, var1) || N(mean2, var2)).
 
-    The KL is per element (the shape of the means), in nats, for Gaussians given by their
-    means and *variances*.
+    The four tensors have shape (3, 4); the KL is per element (that shape too), in nats, for
+    Gaussians given by their means and *variances*.
     """
+    name = "check_gaussian_kl"
     g = torch.Generator().manual_seed(1)
     mean1 = torch.randn(3, 4, generator=g, dtype=torch.float64)
     mean2 = torch.randn(3, 4, generator=g, dtype=torch.float64)
     var1 = 0.2 + 1.5 * torch.rand(3, 4, generator=g, dtype=torch.float64)
     var2 = 0.2 + 1.5 * torch.rand(3, 4, generator=g, dtype=torch.float64)
     expected = _reference_gaussian_kl(mean1, var1, mean2, var2)
-    actual = candidate(mean1.clone(), var1.clone(), mean2.clone(), var2.clone())
-    actual = _as_tensor(actual, "the KL")
-    if actual.shape != expected.shape:
-        if actual.numel() == 1 and torch.isclose(actual.reshape(()), expected.sum(), rtol=_RTOL):
-            raise AssertionError(
-                "gaussian_kl returned the sum over all elements; return the KL per element "
-                f"(shape {tuple(expected.shape)}), and sum it where you need a total."
-            )
-        raise AssertionError(
-            f"gaussian_kl must return the KL per element, shape {tuple(expected.shape)}; "
-            f"got {tuple(actual.shape)}"
+    out = call_reader(name, candidate, mean1.clone(), var1.clone(), mean2.clone(), var2.clone())
+    actual = as_tensor(name, out, "the KL")
+    if actual.numel() == 1 and torch.isclose(actual.reshape(()), expected.sum(), rtol=_RTOL):
+        fail(
+            name,
+            "gaussian_kl returned the sum over all elements; return the KL per element "
+            f"(shape {tuple(expected.shape)}), and sum it where you need a total.",
         )
-    if not _close(actual, expected):
-        mistakes = [
-            (
-                _reference_gaussian_kl(mean2, var2, mean1, var1),
-                "It equals KL(N(mean2, var2) || N(mean1, var1)): the KL is not symmetric, and the "
-                "first Gaussian is the one the expectation is taken under.",
-            ),
-            (
-                _reference_gaussian_kl(mean1, var1**2, mean2, var2**2),
-                "It matches the formula with the variances used as standard deviations "
-                "(var1 and var2 are variances, sigma^2).",
-            ),
-            (2 * expected, "It is twice the KL: the formula has a factor 1/2 in front."),
-            (expected + 0.5, "It misses the -1 inside the bracket (it is off by 1/2 everywhere)."),
-            (
-                expected - 0.5 * (var2.log() - var1.log()),
-                "It misses the log-ratio of the variances, 1/2 log(var2 / var1).",
-            ),
-        ]
-        raise AssertionError(
-            "gaussian_kl differs from "
-            "1/2 (log(var2 / var1) + (var1 + (mean1 - mean2)^2) / var2 - 1): "
-            f"{_max_diff(actual, expected)}." + _diagnose(actual, mistakes)
-        )
-    same = _as_tensor(candidate(mean1.clone(), var1.clone(), mean1.clone(), var1.clone()), "the KL")
-    if not bool((same.abs() < 1e-6).all()):
-        raise AssertionError("the KL of a Gaussian with itself must be 0; yours is not")
-    print("check_gaussian_kl passed")
+    mistakes = [
+        (
+            _reference_gaussian_kl(mean2, var2, mean1, var1),
+            "It equals KL(N(mean2, var2) || N(mean1, var1)): the KL is not symmetric, and the "
+            "first Gaussian is the one the expectation is taken under.",
+        ),
+        (
+            _reference_gaussian_kl(mean1, var1**2, mean2, var2**2),
+            "It matches the formula with the variances used as standard deviations "
+            "(var1 and var2 are variances, sigma^2).",
+        ),
+        (2 * expected, "It is twice the KL: the formula has a factor 1/2 in front."),
+        (expected + 0.5, "It misses the -1 inside the bracket (it is off by 1/2 everywhere)."),
+        (
+            expected - 0.5 * (var2.log() - var1.log()),
+            "It misses the log-ratio of the variances, 1/2 log(var2 / var1).",
+        ),
+    ]
+    compare(
+        name,
+        actual,
+        expected,
+        "the KL",
+        mistakes=mistakes,
+        reference="1/2 (log(var2 / var1) + (var1 + (mean1 - mean2)^2) / var2 - 1)",
+        rtol=_RTOL,
+        atol=_ATOL,
+    )
+    out = call_reader(name, candidate, mean1.clone(), var1.clone(), mean1.clone(), var1.clone())
+    same = as_tensor(name, out, "the KL of a Gaussian with itself")
+    compare(
+        name, same, torch.zeros_like(expected), "the KL of a Gaussian with itself", reference="0"
+    )
+    passed(name)
 
 
 # ---------------------------------------------------------------------------- loss weight
 def _reference_loss_weight(t: Tensor, schedule: NoiseSchedule, variance: str) -> Tensor:
+    """The weight of eq. 12 at steps ``t`` (B,), shape (B,)."""
     sigma2 = (schedule.posterior_variance if variance == "posterior" else schedule.betas)[t]
     return schedule.betas[t] ** 2 / (2 * sigma2 * schedule.alphas[t] * (1 - schedule.alpha_bars[t]))
 
@@ -237,9 +237,10 @@ def check_loss_weight(candidate: Callable[..., Any]) -> None:
     ``L_{t-1} = weight_t * E || noise - eps_pred ||^2`` with
     ``weight_t = beta_t^2 / (2 sigma_t^2 alpha_t (1 - alpha_bar_t))``, for
     ``variance="posterior"`` (sigma_t^2 = beta_tilde_t) and ``variance="beta"``
-    (sigma_t^2 = beta_t); steps ``t`` in [1, T) (at t = 0 the bound has the decoder term
-    L_0 instead).
+    (sigma_t^2 = beta_t); steps ``t`` of shape (6,) in [1, T) (at t = 0 the bound has the
+    decoder term L_0 instead).
     """
+    name = "check_loss_weight"
     schedule = NoiseSchedule.linear(1000)
     t = torch.tensor([1, 2, 10, 100, 500, 999])
     beta, alpha = schedule.betas[t], schedule.alphas[t]
@@ -247,44 +248,42 @@ def check_loss_weight(candidate: Callable[..., Any]) -> None:
     for variance in ("posterior", "beta"):
         expected = _reference_loss_weight(t, schedule, variance)
         what = f"the weight for variance={variance!r}"
-        out = _as_tensor(candidate(t.clone(), schedule, variance), what)
+        out = as_tensor(name, call_reader(name, candidate, t.clone(), schedule, variance), what)
         out = out.reshape(-1) if out.numel() == t.numel() else out
-        if out.shape != expected.shape:
-            raise AssertionError(
-                f"loss_weight must return one weight per step, shape {tuple(expected.shape)}; "
-                f"got {tuple(out.shape)}"
-            )
         sigma2 = schedule.posterior_variance[t] if variance == "posterior" else beta
-        if not _close(out, expected):
-            other = "beta" if variance == "posterior" else "posterior"
-            mistakes = [
-                (
-                    _reference_loss_weight(t, schedule, other),
-                    f"It is the weight for variance={other!r}: use the sigma_t^2 that the "
-                    "`variance` argument names.",
-                ),
-                (
-                    2 * expected,
-                    "It has no factor 2 in the denominator "
-                    "(the 1 / (2 sigma^2) of the Gaussian KL).",
-                ),
-                (
-                    beta**2 / (2 * sigma2 * alpha.sqrt() * (1 - ab)),
-                    "It matches sqrt(alpha_t) where alpha_t belongs: eq. 11's mean divides by "
-                    "sqrt(alpha_t), and the weight holds its square.",
-                ),
-                (
-                    beta**2 / (2 * sigma2 * alpha * (1 - ab_prev)),
-                    "It matches 1 - alpha_bar_{t-1} where 1 - alpha_bar_t belongs.",
-                ),
-                (
-                    beta / (2 * sigma2 * alpha * (1 - ab)),
-                    "It matches beta_t where beta_t^2 belongs in the numerator.",
-                ),
-            ]
-            raise AssertionError(
-                f"loss_weight(t, schedule, {variance!r}) differs from "
-                "beta_t^2 / (2 sigma_t^2 alpha_t (1 - alpha_bar_t)): "
-                f"{_max_diff(out, expected)}." + _diagnose(out, mistakes)
-            )
-    print("check_loss_weight passed")
+        other = "beta" if variance == "posterior" else "posterior"
+        mistakes = [
+            (
+                _reference_loss_weight(t, schedule, other),
+                f"It is the weight for variance={other!r}: use the sigma_t^2 that the "
+                "`variance` argument names.",
+            ),
+            (
+                2 * expected,
+                "It has no factor 2 in the denominator (the 1 / (2 sigma^2) of the Gaussian KL).",
+            ),
+            (
+                beta**2 / (2 * sigma2 * alpha.sqrt() * (1 - ab)),
+                "It matches sqrt(alpha_t) where alpha_t belongs: eq. 11's mean divides by "
+                "sqrt(alpha_t), and the weight holds its square.",
+            ),
+            (
+                beta**2 / (2 * sigma2 * alpha * (1 - ab_prev)),
+                "It matches 1 - alpha_bar_{t-1} where 1 - alpha_bar_t belongs.",
+            ),
+            (
+                beta / (2 * sigma2 * alpha * (1 - ab)),
+                "It matches beta_t where beta_t^2 belongs in the numerator.",
+            ),
+        ]
+        compare(
+            name,
+            out,
+            expected,
+            what,
+            mistakes=mistakes,
+            reference="beta_t^2 / (2 sigma_t^2 alpha_t (1 - alpha_bar_t))",
+            rtol=_RTOL,
+            atol=_ATOL,
+        )
+    passed(name)

@@ -3,7 +3,7 @@
 Each checker runs the reader's function on a small fixed input, compares it with the
 package's reference (:func:`ddpm_tutorial.reverse_process.guided_noise`,
 :func:`ddpm_tutorial.losses.noise_prediction_loss`'s dropout,
-:func:`ddpm_tutorial.datasets.captions.measure_attributes`), prints ``<name> passed``, or
+:func:`ddpm_tutorial.data.captions.measure_attributes`), prints ``<name> passed``, or
 raises ``AssertionError`` with a sentence that says what differs and, for the usual mistakes,
 which one it is.
 """
@@ -15,13 +15,11 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
-from ..datasets.captions import measure_attributes
-from ..datasets.mnist import load_mnist
-from ._common import as_tensor, call_reader, close, diagnose, max_diff
+from ..data.captions import measure_attributes
+from ..data.mnist import load_mnist
+from ._common import as_tensor, call_reader, compare, fail, passed
 
 __all__ = ["check_guidance", "check_caption_dropout", "check_stroke_width"]
-
-
 
 
 def check_guidance(candidate: Callable[[Tensor, Tensor, float], Tensor]) -> None:
@@ -36,10 +34,9 @@ def check_guidance(candidate: Callable[[Tensor, Tensor, float], Tensor]) -> None
     eps_c = torch.randn(4, 1, 6, 6, generator=g, dtype=torch.float64)
     eps_u = torch.randn(4, 1, 6, 6, generator=g, dtype=torch.float64)
     for w in (0.0, 1.0, 3.0, 7.5):
-        actual = as_tensor(call_reader(name, candidate, eps_c, eps_u, w), "the guided noise")
+        what = f"at w = {w}, the guided noise"
+        actual = as_tensor(name, call_reader(name, candidate, eps_c, eps_u, w), what)
         expected = eps_u + w * (eps_c - eps_u)
-        if close(actual, expected, 1e-6, 1e-8):
-            continue
         mistakes = [
             (
                 eps_c + w * (eps_c - eps_u),
@@ -60,11 +57,8 @@ def check_guidance(candidate: Callable[[Tensor, Tensor, float], Tensor]) -> None
                 "Add w times the difference eps_cond - eps_uncond, not w times eps_cond.",
             ),
         ]
-        raise AssertionError(
-            f"{name} failed at w = {w}: {max_diff(actual, expected)}."
-            + diagnose(actual, mistakes, 1e-6, 1e-8)
-        )
-    print(f"{name} passed")
+        compare(name, actual, expected, what, mistakes=mistakes, rtol=1e-6, atol=1e-8)
+    passed(name)
 
 
 def check_caption_dropout(candidate: Callable[[int, float, torch.Generator], Tensor]) -> None:
@@ -84,9 +78,7 @@ def check_caption_dropout(candidate: Callable[[int, float, torch.Generator], Ten
                 if isinstance(keep, Tensor)
                 else type(keep).__name__
             )
-            raise AssertionError(
-                f"{name} failed: keep should be a bool tensor of shape ({n},); got {got}"
-            )
+            fail(name, f"keep should be a bool tensor of shape ({n},); got {got}")
         dropped = 1 - float(keep.double().mean())
         if abs(dropped - p) > 0.015:
             hint = (
@@ -94,17 +86,16 @@ def check_caption_dropout(candidate: Callable[[int, float, torch.Generator], Ten
                 if abs(dropped - (1 - p)) < 0.015
                 else ""
             )
-            raise AssertionError(
-                f"{name} failed: with drop_prob = {p}, {dropped:.3f} of the captions were dropped.{hint}"
-            )
+            fail(name, f"with drop_prob = {p}, {dropped:.3f} of the captions were dropped.{hint}")
     keep = call_reader(name, candidate, n, 0.5, torch.Generator().manual_seed(2))
     runs = int((keep[1:] != keep[:-1]).sum())
     if runs < 0.4 * n:  # independent coin flips change about every other example
-        raise AssertionError(
-            f"{name} failed: the kept examples come in long runs ({runs} changes in {n}); "
-            "drop each example independently"
+        fail(
+            name,
+            f"the kept examples come in long runs ({runs} changes in {n}); "
+            "drop each example independently",
         )
-    print(f"{name} passed")
+    passed(name)
 
 
 def check_stroke_width(candidate: Callable[[Tensor], Tensor]) -> None:
@@ -117,15 +108,11 @@ def check_stroke_width(candidate: Callable[[Tensor], Tensor]) -> None:
     name = "check_stroke_width"
     images = load_mnist("test", verbose=False).images[::97][:12]
     expected = measure_attributes(images).stroke_width.double()
-    actual = as_tensor(call_reader(name, candidate, images), "the stroke width")
-    if close(actual, expected, 1e-4, 1e-5):
-        print(f"{name} passed")
-        return
+    actual = as_tensor(name, call_reader(name, candidate, images), "the stroke width")
     area = (images > 0).double().sum(dim=(1, 2, 3))
     mistakes = [
         (expected / 2, "That is half the width: the formula is 2 * area / perimeter."),
         (area, "That is the ink area; divide twice the area by the perimeter."),
     ]
-    raise AssertionError(
-        f"{name} failed: {max_diff(actual, expected)}." + diagnose(actual, mistakes, 1e-4, 1e-5)
-    )
+    compare(name, actual, expected, "the stroke width", mistakes=mistakes, rtol=1e-4, atol=1e-5)
+    passed(name)

@@ -19,8 +19,7 @@ from torch import Tensor, nn
 from ..forward_process import add_noise
 from ..losses import noise_prediction_loss
 from ..schedules import NoiseSchedule, gather_at
-from ._common import call_reader
-from .forward_process import _as_tensor, _compare
+from ._common import Mistake, as_scalar, as_tensor, call_reader, compare, fail, passed
 
 __all__ = ["check_sample_t_range", "check_make_target", "check_loss", "check_training_step"]
 
@@ -52,15 +51,6 @@ def _seeded(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
-def _scalar(name: str, value: Any) -> Tensor:
-    if isinstance(value, (int, float)):
-        value = torch.tensor(float(value))
-    if not isinstance(value, Tensor) or value.numel() != 1:
-        got = tuple(value.shape) if isinstance(value, Tensor) else type(value).__name__
-        raise AssertionError(f"{name} failed: the loss should be a scalar tensor; got {got}")
-    return value.reshape(())
-
-
 # ---------------------------------------------------------------------------- the steps
 def check_sample_t_range(candidate: Callable[..., Tensor]) -> None:
     """Check ``candidate(batch_size, num_steps, generator) -> t``: uniform int64 steps in [0, T).
@@ -72,46 +62,45 @@ def check_sample_t_range(candidate: Callable[..., Tensor]) -> None:
     T, n = 10, 5000
     t = call_reader(name, candidate, n, T, _seeded(0))
     if not isinstance(t, Tensor):
-        raise AssertionError(f"{name} failed: t should be a torch.Tensor; got {type(t).__name__}")
+        fail(name, f"t should be a torch.Tensor; got {type(t).__name__}")
     if t.shape != (n,):
-        raise AssertionError(
-            f"{name} failed: t should have shape (batch_size,) = ({n},); got {tuple(t.shape)}"
-        )
+        fail(name, f"t should have shape (batch_size,) = ({n},); got {tuple(t.shape)}")
     if t.dtype != torch.long:
-        raise AssertionError(
-            f"{name} failed: t should hold integer steps (torch.int64) to index the schedule; "
-            f"got {t.dtype}"
+        fail(
+            name,
+            f"t should hold integer steps (torch.int64) to index the schedule; got {t.dtype}",
         )
     lo, hi = int(t.min()), int(t.max())
     if hi == T:
-        raise AssertionError(
-            f"{name} failed: with T = {T} you drew t = {T}, which is out of range. Steps are "
-            "0-based (the paper's 1..T is the code's 0..T-1): use torch.randint(0, T, ...)."
+        fail(
+            name,
+            f"with T = {T} you drew t = {T}, which is out of range. Steps are 0-based (the "
+            "paper's 1..T is the code's 0..T-1): use torch.randint(0, T, ...).",
         )
     if lo < 0 or hi > T:
-        raise AssertionError(
-            f"{name} failed: with T = {T} the steps must lie in [0, {T}); got [{lo}, {hi}]"
-        )
+        fail(name, f"with T = {T} the steps must lie in [0, {T}); got [{lo}, {hi}]")
     counts = torch.bincount(t, minlength=T)
     if counts[0] == 0:
-        raise AssertionError(
-            f"{name} failed: with T = {T}, t = 0 never came up in {n} draws; the least noisy "
-            "step must be trained too (torch.randint(0, T, ...) includes 0)."
+        fail(
+            name,
+            f"with T = {T}, t = 0 never came up in {n} draws; the least noisy step must be "
+            "trained too (torch.randint(0, T, ...) includes 0).",
         )
     if counts[T - 1] == 0:
-        raise AssertionError(
-            f"{name} failed: with T = {T}, t = {T - 1} never came up in {n} draws; the upper "
-            "bound of torch.randint is exclusive, so use torch.randint(0, T, ...)."
+        fail(
+            name,
+            f"with T = {T}, t = {T - 1} never came up in {n} draws; the upper bound of "
+            "torch.randint is exclusive, so use torch.randint(0, T, ...).",
         )
     expected = n / T
     worst = int((counts.double() - expected).abs().argmax())
     if abs(counts[worst].item() - expected) > 5 * (expected * (1 - 1 / T)) ** 0.5:
-        raise AssertionError(
-            f"{name} failed: the steps are not uniform: t = {worst} came up "
-            f"{int(counts[worst])} times in {n} draws, where about {expected:.0f} were expected. "
-            "Algorithm 1 draws t uniformly."
+        fail(
+            name,
+            f"the steps are not uniform: t = {worst} came up {int(counts[worst])} times in {n} "
+            f"draws, where about {expected:.0f} were expected. Algorithm 1 draws t uniformly.",
         )
-    print(f"{name} passed")
+    passed(name)
 
 
 # ---------------------------------------------------------------------------- the target
@@ -129,38 +118,43 @@ def check_make_target(candidate: Callable[[Tensor, Tensor, Tensor, NoiseSchedule
     noise = torch.randn(x0.shape, generator=g)
     out = call_reader(name, candidate, x0, t, noise, schedule)
     if not isinstance(out, (tuple, list)) or len(out) != 2:
-        got = type(out).__name__
-        raise AssertionError(f"{name} failed: return a pair (x_t, target); got {got}")
-    x_t = _as_tensor(name, out[0], x0, "x_t (the first returned value)")
-    target = _as_tensor(name, out[1], x0, "the target (the second returned value)")
+        fail(name, f"return a pair (x_t, target); got {type(out).__name__}")
+    x_t = as_tensor(name, out[0], "x_t (the first returned value)")
+    target = as_tensor(name, out[1], "the target (the second returned value)")
     expected_x_t = add_noise(x0, t, noise, schedule)
     ab = gather_at(schedule.alpha_bars, t, like=x0)
     input_mistakes = [
-        (x0, "x0 itself: the input must be the noisy image add_noise(x0, t, noise, schedule)"),
-        (noise, "the noise alone: the input must mix x0 and the noise"),
+        (
+            x0,
+            "It is x0 itself: the input must be the noisy image add_noise(x0, t, noise, schedule).",
+        ),
+        (noise, "It is the noise alone: the input must mix x0 and the noise."),
         (
             ab * x0 + (1 - ab) * noise,
-            "alpha_bar x0 + (1 - alpha_bar) noise: the square roots are missing",
+            "It is alpha_bar x0 + (1 - alpha_bar) noise: the square roots are missing.",
         ),
     ]
-    _compare(name, x_t, expected_x_t, input_mistakes, what="x_t")
+    compare(name, x_t, expected_x_t, "x_t", mistakes=input_mistakes)
     target_mistakes = [
-        (x0, "x0: the target is the noise we added, not the clean image"),
-        (expected_x_t, "x_t: the target is the noise we added, not the noisy input"),
+        (x0, "It is x0: the target is the noise we added, not the clean image."),
+        (expected_x_t, "It is x_t: the target is the noise we added, not the noisy input."),
         (
             (1 - ab).sqrt() * noise,
-            "the scaled noise sqrt(1 - alpha_bar_t) noise: use the noise itself",
+            "It is the scaled noise sqrt(1 - alpha_bar_t) noise: use the noise itself.",
         ),
     ]
-    _compare(name, target, noise, target_mistakes, what="the target")
-    print(f"{name} passed")
+    compare(name, target, noise, "the target", mistakes=target_mistakes)
+    passed(name)
 
 
 # ---------------------------------------------------------------------------- the loss
 def _wrong_losses(
     model: nn.Module, x0: Tensor, schedule: NoiseSchedule, seed: int
-) -> list[tuple[Tensor, str]]:
-    """The losses that common mistakes give, drawn from a generator of the same seed."""
+) -> list[Mistake]:
+    """The losses (scalars) that common mistakes give, drawn from a generator of the same seed.
+
+    ``x0`` has shape (B, 1, 4, 4); ``model(x_t, t)`` returns the predicted noise, shape of x0.
+    """
     T, B = schedule.num_steps, x0.shape[0]
     g = _seeded(seed)
     t = torch.randint(0, T, (B,), generator=g)
@@ -174,28 +168,32 @@ def _wrong_losses(
     x_t = add_noise(x0, t, noise, schedule)
     with torch.no_grad():
         return [
-            (F.mse_loss(model(x_t, t), x0), "a loss whose target is x0: the target is the noise"),
+            (
+                F.mse_loss(model(x_t, t), x0),
+                "It matches a loss whose target is x0: the target is the noise.",
+            ),
             (
                 F.mse_loss(model(x_t, t), noise, reduction="sum"),
-                "a summed squared error: take the mean (F.mse_loss)",
+                "It matches a summed squared error: take the mean (F.mse_loss).",
             ),
             (
                 F.mse_loss(model(ab * x0 + (1 - ab) * noise, t), noise),
-                "a loss on x_t without the square roots: x_t = sqrt(ab) x0 + sqrt(1 - ab) noise",
+                "It matches a loss on x_t without the square roots: "
+                "x_t = sqrt(ab) x0 + sqrt(1 - ab) noise.",
             ),
             (
                 F.mse_loss(model(a.sqrt() * x0 + (1 - a).sqrt() * noise, t), noise),
-                "a loss on x_t made with alpha_t instead of alpha_bar_t",
+                "It matches a loss on x_t made with alpha_t instead of alpha_bar_t.",
             ),
             (
                 F.mse_loss(model(add_noise(x0, t1, noise, schedule), t1), noise),
-                "a loss with t in 1..T: steps are 0-based, draw torch.randint(0, T, ...)",
+                "It matches a loss with t in 1..T: steps are 0-based, draw torch.randint(0, T, ...).",
             ),
             (
                 F.mse_loss(
                     model(add_noise(x0, t_second, noise_first, schedule), t_second), noise_first
                 ),
-                "a loss that draws the noise before t: draw t first, then the noise",
+                "It matches a loss that draws the noise before t: draw t first, then the noise.",
             ),
         ]
 
@@ -211,12 +209,13 @@ def check_loss(candidate: Callable[..., Any]) -> None:
     name = "check_loss"
     model, x0, schedule = _setup(seed=5)
     seed = 11
-    actual = _scalar(name, call_reader(name, candidate, model, x0, schedule, _seeded(seed)))
+    loss = call_reader(name, candidate, model, x0, schedule, _seeded(seed))
+    actual = as_scalar(name, loss, "the loss")
     with torch.no_grad():
         expected = noise_prediction_loss(model, x0, schedule, generator=_seeded(seed))
     mistakes = _wrong_losses(model, x0, schedule, seed)
-    _compare(name, actual, expected, mistakes, what="the loss", rtol=1e-4)
-    print(f"{name} passed")
+    compare(name, actual, expected, "the loss", mistakes=mistakes, rtol=1e-4)
+    passed(name)
 
 
 # ---------------------------------------------------------------------------- one training step
@@ -235,29 +234,26 @@ def check_training_step(candidate: Callable[..., Any]) -> None:
     for k, seed in enumerate((21, 22)):
         step = f"step {k + 1}"
         out = call_reader(name, candidate, mine, x0, schedule, opt_mine, _seeded(seed))
-        loss = _scalar(name, out).detach()
+        loss = as_scalar(name, out, f"the loss of {step}")
         mistakes = _wrong_losses(ref, x0, schedule, seed) if k == 0 else []
         expected = noise_prediction_loss(ref, x0, schedule, generator=_seeded(seed))
         opt_ref.zero_grad(set_to_none=True)
         expected.backward()
         opt_ref.step()
-        _compare(name, loss, expected.detach(), mistakes, what=f"the loss of {step}", rtol=1e-4)
+        compare(name, loss, expected.detach(), f"the loss of {step}", mistakes=mistakes, rtol=1e-4)
         params = zip(mine.parameters(), model.parameters(), strict=True)
         if all(torch.equal(p, q) for p, q in params):
-            raise AssertionError(
-                f"{name} failed: the weights did not change in {step}; call loss.backward() "
-                "and optimizer.step()."
+            fail(
+                name,
+                f"the weights did not change in {step}; call loss.backward() and optimizer.step().",
             )
+        hint = (
+            "Did you forget optimizer.zero_grad()? Without it the gradients of step 1 are added "
+            "to those of step 2."
+            if k == 1
+            else ""
+        )
         for (pname, p), q in zip(mine.named_parameters(), ref.parameters(), strict=True):
-            if not torch.allclose(p, q, rtol=1e-4, atol=1e-6):
-                hint = ""
-                if k == 1:
-                    hint = (
-                        " Did you forget optimizer.zero_grad()? Without it the gradients of "
-                        "step 1 are added to those of step 2."
-                    )
-                raise AssertionError(
-                    f"{name} failed: after {step} the weights {pname!r} differ from the "
-                    f"reference by up to {(p - q).abs().max().item():.3g}.{hint}"
-                )
-    print(f"{name} passed")
+            what = f"after {step}, the weight tensor {pname!r}"
+            compare(name, as_tensor(name, p, what), q.detach(), what, hint=hint, rtol=1e-4)
+    passed(name)

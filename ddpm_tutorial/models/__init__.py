@@ -1,6 +1,9 @@
-"""Networks: noise predictors for images (:class:`UNet`, text-conditional :class:`TextUNet`,
+"""Networks: the noise predictors, and the networks beside them, one per file.
+
+Noise predictors for images (:class:`UNet`, text-conditional :class:`TextUNet`,
 super-resolution :class:`SuperResUNet`), for 2-D points (:class:`MLPDenoiser`) and for CLIP
-embeddings (unCLIP's :class:`DiffusionPrior`), and the networks beside them.
+embeddings (unCLIP's :class:`DiffusionPrior`); beside them the classifiers, CLIP, the
+autoencoder, the super-resolution CNN and the first DALL-E. Nothing here trains or loads.
 
 :func:`build_model` rebuilds a network from the ``kind`` and config dict stored in a model card,
 so that a checkpoint never needs pickled code.
@@ -21,8 +24,8 @@ from .embeddings import TimestepEmbedding, sinusoidal_embedding
 from .feature_net import FeatureNet, FeatureNetConfig
 from .mlp import MLPConfig, MLPDenoiser
 from .prior import DiffusionPrior, PriorConfig, RegressionPrior
+from .sr_cnn import SuperResConfig, SuperResNet
 from .sr_unet import SuperResUNet, SuperResUNetConfig
-from .superres import SuperResConfig, SuperResNet
 from .text_transformer import TextTransformer
 from .text_unet import TextUNet, TextUNetConfig
 from .unet import UNet, UNetConfig

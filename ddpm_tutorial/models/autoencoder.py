@@ -5,7 +5,7 @@ latent space. Its encoder maps an image to the mean and log-variance of a Gaussi
 spatial latent; its decoder maps a latent back to an image. Here a 28x28 digit becomes a
 ``latent_channels x 7 x 7`` latent (a downsampling factor f = 4: 196 numbers for 784 pixels,
 as Stable Diffusion's f = 8 turns 512x512x3 into 64x64x4). Training is in
-:mod:`ddpm_tutorial.latents`.
+:mod:`ddpm_tutorial.systems.latent_diffusion`.
 """
 
 from __future__ import annotations

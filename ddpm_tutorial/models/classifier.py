@@ -1,4 +1,7 @@
-"""A small CNN digit classifier for 28x28 images (used to judge samples; see digit_classifier)."""
+"""A small CNN digit classifier for 28x28 images: the network of the digit judge.
+
+It is trained, loaded and used by :mod:`ddpm_tutorial.metrics.classifier`.
+"""
 
 from __future__ import annotations
 

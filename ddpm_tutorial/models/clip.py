@@ -8,7 +8,7 @@ scales their cosine similarities into logits::
     logits[i, j] = exp(logit_scale) * cos(image_embedding[i], text_embedding[j])
 
 (CLIP's pseudo-code, Figure 3 of the paper; ``logit_scale`` starts at log(1 / 0.07) and is
-clamped at log(100), as in CLIP). Training is in :mod:`ddpm_tutorial.clip`.
+clamped at log(100), as in CLIP). Training is in :mod:`ddpm_tutorial.systems.clip`.
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ class CLIPConfig:
         if not self.vocabulary:
             raise ValueError(
                 "CLIPConfig needs a vocabulary, e.g. caption_vocabulary() from "
-                "ddpm_tutorial.datasets.captions"
+                "ddpm_tutorial.data.captions"
             )
         if self.embed_dim < 2 or self.image_channels < 1:
             raise ValueError(

@@ -29,6 +29,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..text.tokenizer import WordTokenizer
+
 __all__ = ["DALLE", "DALLEConfig", "VQAutoencoder", "VectorQuantizer"]
 
 
@@ -154,8 +156,6 @@ class DALLE(nn.Module):
         super().__init__()
         if config is None:
             raise ValueError("DALLE needs a DALLEConfig with the caption vocabulary")
-        from ..text.tokenizer import WordTokenizer
-
         self.config = cfg = config
         self.tokenizer = WordTokenizer(cfg.vocabulary, cfg.max_text_len)
         self.vq = VQAutoencoder(cfg.vq_channels, cfg.codebook_size, cfg.code_dim, cfg.vq_beta)
@@ -176,7 +176,9 @@ class DALLE(nn.Module):
         self.text_head = nn.Linear(cfg.dim, len(self.tokenizer))
         self.image_head = nn.Linear(cfg.dim, cfg.codebook_size)
         L = cfg.max_text_len + IMAGE_TOKENS
-        self.register_buffer("causal", torch.triu(torch.ones(L, L, dtype=torch.bool), 1), persistent=False)
+        self.register_buffer(
+            "causal", torch.triu(torch.ones(L, L, dtype=torch.bool), 1), persistent=False
+        )
 
     @property
     def bos(self) -> int:
@@ -203,7 +205,9 @@ class DALLE(nn.Module):
     def loss(self, text_ids: Tensor, image_tokens: Tensor) -> tuple[Tensor, dict[str, float]]:
         """Weighted next-token cross-entropy of the text and the 49 image tokens."""
         if image_tokens.shape[1:] != (IMAGE_TOKENS,):
-            raise ValueError(f"image_tokens must be (B, {IMAGE_TOKENS}); got {tuple(image_tokens.shape)}")
+            raise ValueError(
+                f"image_tokens must be (B, {IMAGE_TOKENS}); got {tuple(image_tokens.shape)}"
+            )
         text_logits, image_logits = self.logits(text_ids, image_tokens)
         text_ce = F.cross_entropy(text_logits[:, :-1].flatten(0, 1), text_ids[:, 1:].flatten())
         image_ce = F.cross_entropy(image_logits.flatten(0, 1), image_tokens.flatten())

@@ -1,4 +1,4 @@
-"""The MNIST feature network behind the book's offline FID (see :mod:`ddpm_tutorial.fid`).
+"""The MNIST feature network behind the book's offline FID (see :mod:`ddpm_tutorial.metrics.fid`).
 
 FID compares Gaussian fits of image *features*. Heusel et al. (2017) take the 2048-d pool3
 activations of Inception-v3, an ImageNet classifier; for 28x28 digits (and offline) the book

@@ -79,7 +79,9 @@ class SuperResUNetConfig(UNetConfig):
             if value in (0, None):
                 object.__setattr__(self, name, expected)  # derived field of a frozen dataclass
             elif value != expected:
-                raise ValueError(f"{name} follows from the config: expected {expected}, got {value}")
+                raise ValueError(
+                    f"{name} follows from the config: expected {expected}, got {value}"
+                )
         super().__post_init__()
         if self.num_classes is not None or self.context_dim is not None:
             raise ValueError("a SuperResUNet is conditioned on the low-resolution image only")
@@ -91,10 +93,6 @@ class SuperResUNetConfig(UNetConfig):
             raise ValueError(f"max_aug_level must lie in [0, 1); got {self.max_aug_level}")
         if self.aug_dim % 2:
             raise ValueError(f"aug_dim must be even; got {self.aug_dim}")
-
-    def unet_config(self) -> UNetConfig:
-        """The plain :class:`UNetConfig` of the image network."""
-        return UNetConfig(**{f: getattr(self, f) for f in UNetConfig.__dataclass_fields__})
 
 
 class SuperResUNet(nn.Module):
@@ -125,9 +123,7 @@ class SuperResUNet(nn.Module):
             raise ValueError("a SuperResUNet needs the low-resolution image as cond")
         if isinstance(cond, Mapping):
             if set(cond) != {"low_res", "aug_level"}:
-                raise ValueError(
-                    f"cond must hold low_res and aug_level; got {sorted(cond)}"
-                )
+                raise ValueError(f"cond must hold low_res and aug_level; got {sorted(cond)}")
             low_res, levels = cond["low_res"], cond["aug_level"]
         elif isinstance(cond, Tensor):
             if self.training:

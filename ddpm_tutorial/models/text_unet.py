@@ -27,6 +27,8 @@ from typing import Any
 
 from torch import Tensor, nn
 
+from ..text.pretrained import encode_with_minilm
+from ..text.tokenizer import WordTokenizer
 from .text_transformer import TextTransformer
 from .unet import UNet, UNetConfig
 
@@ -84,10 +86,6 @@ class TextUNetConfig(UNetConfig):
                     f"text_dim={self.text_dim}: expected {expected}, got {value}"
                 )
 
-    def unet_config(self) -> UNetConfig:
-        """The plain :class:`UNetConfig` of the image network."""
-        return UNetConfig(**{f: getattr(self, f) for f in UNetConfig.__dataclass_fields__})
-
 
 class TextUNet(nn.Module):
     """``eps_pred = TextUNet(x_t, t, cond)``: (B, C, H, W), (B,), text -> (B, C, H, W)."""
@@ -102,8 +100,6 @@ class TextUNet(nn.Module):
         self.tokenizer = None
         self.text_encoder: TextTransformer | None = None
         if cfg.text_encoder == "transformer":
-            from ..text.tokenizer import WordTokenizer
-
             self.tokenizer = WordTokenizer(cfg.vocabulary, cfg.max_len)
             self.text_encoder = TextTransformer(
                 len(self.tokenizer), cfg.max_len, cfg.text_dim, cfg.text_layers, cfg.text_heads
@@ -119,8 +115,6 @@ class TextUNet(nn.Module):
         if self.tokenizer is not None:
             ids, _ = self.tokenizer.encode(prompts)
             return ids.to(device)
-        from ..text.pretrained import encode_with_minilm
-
         out = encode_with_minilm(prompts, self.config.max_len, device=str(device))
         return {k: v.to(device) for k, v in out.items()}
 

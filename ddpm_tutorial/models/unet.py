@@ -1,33 +1,19 @@
-"""A small UNet noise predictor for 28x28 images, with optional conditioning.
+"""A small UNet noise predictor for 28x28 images.
 
 The architecture of Ho et al. (2020, appendix B), shrunk for MNIST: a sinusoidal step
 embedding, residual blocks that add it, self-attention at the lowest resolution, skip
 connections between the down and up paths (Ronneberger et al. 2015). Sizes come from the
 frozen :class:`UNetConfig`.
 
-Conditioning is built in, off by default, so that later chapters extend this network rather
-than fork it. ``forward(x_t, t, cond, cond_mask=keep)`` accepts:
-
-* ``labels`` (B,) int64, when ``num_classes`` is set: a learned embedding added to the step
-  embedding (class-conditional DDPM);
-* ``pooled`` (B, cond_dim), when ``cond_dim`` is set: a vector (say, a pooled text
-  embedding) projected and added to the step embedding;
-* ``context`` (B, L, context_dim) with optional ``context_mask`` (B, L) bool, when
-  ``context_dim`` is set: tokens that the attention blocks cross-attend to (as Stable
-  Diffusion does with text tokens);
-* ``image`` (B, cond_image_channels, h, w), when ``cond_image_channels > 0``: an image
-  resized to the input size and concatenated to it (a low-resolution image for
-  super-resolution, as in Imagen's cascade).
-
-``cond`` is a tensor when exactly one kind is configured, or a mapping from those names to
-tensors. ``cond=None`` or ``cond_mask[b] = False`` replaces example b's condition by a learned
-"no condition" (the null label, a null vector, a lone null token, a zero image), which is what
-classifier-free guidance trains and samples with.
+``UNet(x_t, t)`` is all that Parts I and III use. The conditions of later chapters (a class
+label, a text, a CLIP embedding, a low-resolution image) are switched on by config fields and
+handled in :mod:`~ddpm_tutorial.models.conditioning`, so that those chapters extend this
+network rather than fork it; the cross-attention they need is in
+:mod:`~ddpm_tutorial.models.attention`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,16 +21,20 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .attention import AttentionBlock, NoAttention, group_norm
+from .conditioning import ConditionInputs, condition_kinds
 from .embeddings import TimestepEmbedding
 
-__all__ = ["UNetConfig", "UNet", "attention"]
-
-COND_KINDS = ("labels", "pooled", "context", "image")
+__all__ = ["UNetConfig", "UNet"]
 
 
 @dataclass(frozen=True)
 class UNetConfig:
-    """Sizes and conditioning of :class:`UNet`. Every field is a command-line flag."""
+    """Sizes of :class:`UNet`, and the conditions it takes. Every field is a command-line flag.
+
+    The last four fields switch on the inputs of later chapters (see
+    :mod:`~ddpm_tutorial.models.conditioning`); all off is the unconditional UNet of Part I.
+    """
 
     in_channels: int = 1
     out_channels: int = 1
@@ -87,36 +77,12 @@ class UNetConfig:
 
     @property
     def conditioning(self) -> tuple[str, ...]:
-        """The kinds of condition this network takes, in ``COND_KINDS`` order."""
-        kinds = []
-        if self.num_classes is not None:
-            kinds.append("labels")
-        if self.cond_dim is not None:
-            kinds.append("pooled")
-        if self.context_dim is not None:
-            kinds.append("context")
-        if self.cond_image_channels > 0:
-            kinds.append("image")
-        return tuple(kinds)
+        """The kinds of condition this network takes (``()`` for Part I's UNet)."""
+        return condition_kinds(self)
 
-
-def attention(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None = None) -> Tensor:
-    """``softmax(Q K^T / sqrt(d)) V`` (Vaswani et al. 2017, eq. 1) over (B, heads, N, d) tensors.
-
-    ``mask`` (B, 1, 1, L) bool keeps the keys where it is True. On a CPU, under bfloat16
-    autocast, the product is taken in float32: PyTorch's CPU flash-attention backward in
-    bfloat16 took over a quarter of a training step on the book's UNet (49 tokens at 7x7), and
-    in float32 it is a few percent. The result comes back in the inputs' dtype.
-    """
-    if q.device.type == "cpu" and q.dtype != torch.float32:
-        with torch.autocast("cpu", enabled=False):
-            out = F.scaled_dot_product_attention(q.float(), k.float(), v.float(), attn_mask=mask)
-        return out.to(q.dtype)
-    return F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
-
-
-def _norm(channels: int, groups: int) -> nn.GroupNorm:
-    return nn.GroupNorm(min(groups, channels), channels)
+    def unet_config(self) -> UNetConfig:
+        """The plain :class:`UNetConfig` fields of this config (of a subclass's, too)."""
+        return UNetConfig(**{f: getattr(self, f) for f in UNetConfig.__dataclass_fields__})
 
 
 class ResBlock(nn.Module):
@@ -124,10 +90,10 @@ class ResBlock(nn.Module):
 
     def __init__(self, in_ch: int, out_ch: int, emb_dim: int, groups: int, dropout: float) -> None:
         super().__init__()
-        self.norm1 = _norm(in_ch, groups)
+        self.norm1 = group_norm(in_ch, groups)
         self.conv1 = nn.Conv2d(in_ch, out_ch, 3, padding=1)
         self.emb = nn.Linear(emb_dim, out_ch)
-        self.norm2 = _norm(out_ch, groups)
+        self.norm2 = group_norm(out_ch, groups)
         self.dropout = nn.Dropout(dropout)
         self.conv2 = nn.Conv2d(out_ch, out_ch, 3, padding=1)
         nn.init.zeros_(self.conv2.weight)
@@ -139,58 +105,6 @@ class ResBlock(nn.Module):
         h = h + self.emb(F.silu(emb))[:, :, None, None]  # (B, C) -> (B, C, 1, 1)
         h = self.conv2(self.dropout(F.silu(self.norm2(h))))
         return self.skip(x) + h
-
-
-class AttentionBlock(nn.Module):
-    """Multi-head self-attention over the H*W positions, then optional cross-attention.
-
-    Cross-attention takes queries from the image and keys and values from the context tokens
-    (Rombach et al. 2022, eq. 3): ``softmax(Q K^T / sqrt(d)) V``.
-    """
-
-    def __init__(self, channels: int, num_heads: int, groups: int, context_dim: int | None) -> None:
-        super().__init__()
-        self.num_heads = num_heads
-        self.norm = _norm(channels, groups)
-        self.qkv = nn.Conv2d(channels, 3 * channels, 1)
-        self.proj = nn.Conv2d(channels, channels, 1)
-        nn.init.zeros_(self.proj.weight)
-        nn.init.zeros_(self.proj.bias)
-        self.cross = None
-        if context_dim is not None:
-            self.cross_norm = _norm(channels, groups)
-            self.to_q = nn.Linear(channels, channels)
-            self.to_kv = nn.Linear(context_dim, 2 * channels)
-            self.cross = nn.Linear(channels, channels)
-            nn.init.zeros_(self.cross.weight)
-            nn.init.zeros_(self.cross.bias)
-
-    def _heads(self, x: Tensor) -> Tensor:
-        B, N, C = x.shape
-        return (
-            x.reshape(B, N, self.num_heads, C // self.num_heads).transpose(1, 2).contiguous()
-        )  # (B, h, N, d)
-
-    def forward(
-        self, x: Tensor, context: Tensor | None = None, context_mask: Tensor | None = None
-    ) -> Tensor:
-        B, C, H, W = x.shape
-        q, k, v = (
-            self.qkv(self.norm(x)).reshape(B, 3, C, H * W).transpose(2, 3).unbind(1)
-        )  # (B, HW, C)
-        h = attention(self._heads(q), self._heads(k), self._heads(v))
-        h = h.transpose(1, 2).reshape(B, H * W, C).transpose(1, 2).reshape(B, C, H, W)
-        x = x + self.proj(h)
-        if self.cross is not None:
-            if context is None:
-                raise ValueError("this attention block cross-attends and needs a context")
-            q = self.to_q(self.cross_norm(x).reshape(B, C, H * W).transpose(1, 2))  # (B, HW, C)
-            k, v = self.to_kv(context).chunk(2, dim=-1)  # (B, L, C) each
-            mask = None if context_mask is None else context_mask[:, None, None, :]  # (B, 1, 1, L)
-            h = attention(self._heads(q), self._heads(k), self._heads(v), mask)
-            h = h.transpose(1, 2).reshape(B, H * W, C)
-            x = x + self.cross(h).transpose(1, 2).reshape(B, C, H, W)
-        return x
 
 
 class Downsample(nn.Module):
@@ -221,10 +135,10 @@ class _Level(nn.Module):
     def __init__(self, blocks: list[ResBlock], attns: list[AttentionBlock | None]) -> None:
         super().__init__()
         self.blocks = nn.ModuleList(blocks)
-        self.attns = nn.ModuleList(a if a is not None else nn.Identity() for a in attns)
+        self.attns = nn.ModuleList(a if a is not None else NoAttention() for a in attns)
 
 
-class UNet(nn.Module):
+class UNet(ConditionInputs, nn.Module):
     """Noise predictor ``eps_pred = UNet(x_t, t[, cond])``: (B, C, H, W), (B,) -> (B, C, H, W)."""
 
     def __init__(self, config: UNetConfig | None = None) -> None:
@@ -233,16 +147,7 @@ class UNet(nn.Module):
         ch0 = cfg.base_channels
         emb_dim = 4 * ch0
         self.time_embed = TimestepEmbedding(ch0, emb_dim)
-        # --- conditioning
-        if cfg.num_classes is not None:
-            self.label_embed = nn.Embedding(cfg.num_classes + 1, emb_dim)  # last row: no label
-        if cfg.cond_dim is not None:
-            self.pooled_proj = nn.Sequential(
-                nn.Linear(cfg.cond_dim, emb_dim), nn.SiLU(), nn.Linear(emb_dim, emb_dim)
-            )
-            self.null_pooled = nn.Parameter(torch.zeros(cfg.cond_dim))
-        if cfg.context_dim is not None:
-            self.null_token = nn.Parameter(torch.randn(cfg.context_dim) * 0.02)
+        self.build_condition_inputs(emb_dim)  # Part II on: labels, text, images (none by default)
         # --- down path
         self.conv_in = nn.Conv2d(cfg.in_channels + cfg.cond_image_channels, ch0, 3, padding=1)
         skip_channels = [ch0]
@@ -282,7 +187,7 @@ class UNet(nn.Module):
             if i > 0:
                 self.upsamples.append(Upsample(ch))
                 res *= 2
-        self.norm_out = _norm(ch, cfg.num_groups)
+        self.norm_out = group_norm(ch, cfg.num_groups)
         self.conv_out = nn.Conv2d(ch, cfg.out_channels, 3, padding=1)
         nn.init.zeros_(self.conv_out.weight)
         nn.init.zeros_(self.conv_out.bias)
@@ -294,115 +199,6 @@ class UNet(nn.Module):
             channels, self.config.num_heads, self.config.num_groups, self.config.context_dim
         )
 
-    # ------------------------------------------------------------------ conditioning
-    def _parse_cond(self, cond: Any, B: int) -> dict[str, Tensor]:
-        kinds = self.config.conditioning
-        if cond is None:
-            return {}
-        if not kinds:
-            raise ValueError(
-                "this UNet is unconditional (no conditioning in its config); got a cond"
-            )
-        if isinstance(cond, Tensor):
-            if len(kinds) != 1:
-                raise ValueError(f"this UNet takes several conditions {kinds}; pass cond as a dict")
-            cond = {kinds[0]: cond}
-        if not isinstance(cond, Mapping):
-            raise TypeError(
-                f"cond must be a Tensor, a dict of Tensors or None; got {type(cond).__name__}"
-            )
-        unknown = set(cond) - set(kinds) - {"context_mask"}
-        if unknown:
-            raise ValueError(f"unexpected condition(s) {sorted(unknown)}; this UNet takes {kinds}")
-        for name, value in cond.items():
-            if not isinstance(value, Tensor):
-                raise TypeError(f"cond[{name!r}] must be a Tensor; got {type(value).__name__}")
-            if value.shape[0] != B:
-                raise ValueError(f"cond[{name!r}] has batch size {value.shape[0]} but x_t has {B}")
-        return dict(cond)
-
-    def _condition(
-        self, cond: Any, cond_mask: Tensor | None, x: Tensor, emb: Tensor
-    ) -> tuple[Tensor, Tensor, Tensor | None, Tensor | None]:
-        """Fold the condition into (input, step embedding, context, context mask)."""
-        cfg, B = self.config, x.shape[0]
-        parts = self._parse_cond(cond, B)
-        if cond is None:
-            keep = torch.zeros(B, dtype=torch.bool, device=x.device)
-        elif cond_mask is None:
-            keep = torch.ones(B, dtype=torch.bool, device=x.device)
-        else:
-            if cond_mask.shape != (B,) or cond_mask.dtype != torch.bool:
-                raise ValueError(
-                    f"cond_mask must be a bool tensor of shape ({B},); got {cond_mask.dtype} {tuple(cond_mask.shape)}"
-                )
-            keep = cond_mask.to(x.device)
-        if cfg.num_classes is not None:
-            null = torch.full((B,), cfg.num_classes, dtype=torch.long, device=x.device)
-            labels = parts.get("labels")
-            if labels is None:
-                labels = null  # no condition: the learned null label
-            else:
-                if labels.dtype != torch.long or labels.shape != (B,):
-                    raise ValueError(
-                        f"labels must be int64 of shape ({B},); got {labels.dtype} {tuple(labels.shape)}"
-                    )
-                if int(labels.min()) < 0 or int(labels.max()) >= cfg.num_classes:
-                    raise ValueError(
-                        f"labels must lie in [0, {cfg.num_classes}); got {int(labels.min()) if int(labels.min()) < 0 else int(labels.max())}"
-                    )
-            emb = emb + self.label_embed(torch.where(keep, labels, null))
-        if cfg.cond_dim is not None:
-            pooled = parts.get("pooled")
-            if pooled is None:
-                pooled = self.null_pooled.expand(B, -1)
-            elif pooled.shape != (B, cfg.cond_dim):
-                raise ValueError(
-                    f"pooled must have shape ({B}, {cfg.cond_dim}); got {tuple(pooled.shape)}"
-                )
-            pooled = torch.where(keep[:, None], pooled, self.null_pooled.expand(B, -1))
-            emb = emb + self.pooled_proj(pooled)
-        context = context_mask = None
-        if cfg.context_dim is not None:
-            null_tok = self.null_token.expand(B, 1, -1)  # (B, 1, D): always present, never masked
-            tokens = parts.get("context")
-            if tokens is None:
-                context = null_tok
-                context_mask = torch.ones(B, 1, dtype=torch.bool, device=x.device)
-            else:
-                if tokens.ndim != 3 or tokens.shape[2] != cfg.context_dim:
-                    raise ValueError(
-                        f"context must have shape (B, L, {cfg.context_dim}); got {tuple(tokens.shape)}"
-                    )
-                L = tokens.shape[1]
-                mask = parts.get("context_mask")
-                mask = (
-                    torch.ones(B, L, dtype=torch.bool, device=x.device)
-                    if mask is None
-                    else mask.bool()
-                )
-                context = torch.cat([null_tok, tokens], dim=1)  # (B, 1 + L, D)
-                context_mask = torch.cat(
-                    [torch.ones(B, 1, dtype=torch.bool, device=x.device), mask & keep[:, None]],
-                    dim=1,
-                )
-        if cfg.cond_image_channels > 0:
-            image = parts.get("image")
-            if image is None:
-                image = x.new_zeros(B, cfg.cond_image_channels, *x.shape[2:])
-            else:
-                if image.ndim != 4 or image.shape[1] != cfg.cond_image_channels:
-                    raise ValueError(
-                        f"image must have shape (B, {cfg.cond_image_channels}, h, w); got {tuple(image.shape)}"
-                    )
-                if image.shape[2:] != x.shape[2:]:
-                    image = F.interpolate(
-                        image, size=x.shape[2:], mode="bilinear", align_corners=False
-                    )
-                image = image * keep[:, None, None, None].to(image.dtype)
-            x = torch.cat([x, image], dim=1)
-        return x, emb, context, context_mask
-
     # ------------------------------------------------------------------ forward
     def forward(
         self, x_t: Tensor, t: Tensor, cond: Any = None, *, cond_mask: Tensor | None = None
@@ -412,7 +208,7 @@ class UNet(nn.Module):
         Args:
             x_t: noisy images, shape (B, in_channels, image_size, image_size).
             t: steps, shape (B,), int64.
-            cond: the condition (see the module docstring), or None for "no condition".
+            cond: the condition (see :mod:`~ddpm_tutorial.models.conditioning`), or None.
             cond_mask: optional (B,) bool; False drops that example's condition.
 
         Returns:
@@ -435,14 +231,12 @@ class UNet(nn.Module):
             got = tuple(t.shape) if isinstance(t, Tensor) else type(t).__name__
             raise ValueError(f"t must be a tensor of shape ({x_t.shape[0]},); got {got}")
         emb = self.time_embed(t)
-        x, emb, context, context_mask = self._condition(cond, cond_mask, x_t, emb)
+        x, emb, context, context_mask = self.fold_condition(cond, cond_mask, x_t, emb)
         h = self.conv_in(x)
         skips = [h]
         for i, level in enumerate(self.down):
             for block, attn in zip(level.blocks, level.attns):
-                h = block(h, emb)
-                if isinstance(attn, AttentionBlock):
-                    h = attn(h, context, context_mask)
+                h = attn(block(h, emb), context, context_mask)
                 skips.append(h)
             if i < len(self.downsamples):
                 h = self.downsamples[i](h)
@@ -452,9 +246,7 @@ class UNet(nn.Module):
         h = self.mid2(h, emb)
         for i, level in enumerate(self.up):
             for block, attn in zip(level.blocks, level.attns):
-                h = block(torch.cat([h, skips.pop()], dim=1), emb)
-                if isinstance(attn, AttentionBlock):
-                    h = attn(h, context, context_mask)
+                h = attn(block(torch.cat([h, skips.pop()], dim=1), emb), context, context_mask)
             if i < len(self.upsamples):
                 h = self.upsamples[i](h)
         return self.conv_out(F.silu(self.norm_out(h)))

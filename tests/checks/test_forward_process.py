@@ -26,11 +26,46 @@ def test_check_add_noise_accepts_the_package_function(capsys):
 
 
 def test_check_add_noise_accepts_a_written_out_solution():
-    def mine(x0, t, noise, schedule):
+    def mine(x0, t, noise, schedule):  # written for images (B, C, H, W), as the chapter's first
         ab = _ab(schedule, t)
         return ab.sqrt() * x0 + (1 - ab).sqrt() * noise
 
-    checks.check_add_noise(mine)
+    checks.check_add_noise(mine, images_only=True)
+
+
+def test_check_add_noise_accepts_a_solution_for_any_shape(capsys):
+    def any_shape(x0, t, noise, schedule):
+        ab = schedule.alpha_bars[t].to(x0.dtype).reshape(-1, *[1] * (x0.ndim - 1))
+        return ab.sqrt() * x0 + (1 - ab).sqrt() * noise
+
+    checks.check_add_noise(any_shape)
+    assert "check_add_noise passed" in capsys.readouterr().out
+
+
+def test_check_add_noise_names_a_solution_that_works_for_images_only():
+    def images_only(x0, t, noise, schedule):
+        ab = _ab(schedule, t)  # (B, 1, 1, 1) whatever the shape of x0
+        return ab.sqrt() * x0 + (1 - ab).sqrt() * noise
+
+    with pytest.raises(AssertionError) as info:
+        checks.check_add_noise(images_only)
+    message = str(info.value)
+    assert (
+        "works for (B, C, H, W) only: reshape the per-example coefficient to (B, 1, ..., 1) "
+        "for any number of dimensions" in message
+    )
+    assert "(6, 5)" in message  # the 2-D batch (B, D) that showed it
+    assert "\n" not in message
+
+
+def test_check_add_noise_names_a_solution_that_fails_on_a_3d_batch():
+    def two_or_four_dims(x0, t, noise, schedule):
+        ab = schedule.alpha_bars[t].to(x0.dtype)
+        ab = ab.view(-1, 1) if x0.ndim == 2 else ab.view(-1, 1, 1, 1)
+        return ab.sqrt() * x0 + (1 - ab).sqrt() * noise
+
+    with pytest.raises(AssertionError, match=r"works for \(B, C, H, W\) only.*\(6, 3, 5\)"):
+        checks.check_add_noise(two_or_four_dims)
 
 
 def test_check_add_noise_names_the_missing_square_roots():

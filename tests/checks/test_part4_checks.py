@@ -7,9 +7,9 @@ import torch
 import torch.nn.functional as F
 
 from ddpm_tutorial import checks
-from ddpm_tutorial.clip import contrastive_loss
-from ddpm_tutorial.fid import frechet_distance
-from ddpm_tutorial.latents import kl_divergence
+from ddpm_tutorial.metrics.fid import frechet_distance
+from ddpm_tutorial.systems.clip import contrastive_loss
+from ddpm_tutorial.systems.latent_diffusion import kl_divergence
 
 
 def test_frechet_distance_checker(capsys):

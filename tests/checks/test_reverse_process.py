@@ -92,6 +92,32 @@ def test_step_order_rejects_the_papers_one_based_steps():
         checks.check_step_order(lambda T: list(range(T, 0, -1)))
 
 
+def test_step_order_shows_a_typical_T_first_and_the_edge_case_T_1_last():
+    tried = []
+
+    def recording(T):
+        tried.append(T)
+        return steps_reference(T)
+
+    checks.check_step_order(recording)
+    assert tried[0] in (10, 1000)
+    assert tried[-1] == 1
+
+
+def test_step_order_reports_a_plain_mistake_at_a_typical_T():
+    with pytest.raises(AssertionError, match="for T = 10, your steps begin") as info:
+        checks.check_step_order(lambda T: list(range(T, 0, -1)))
+    assert "T = 1," not in str(info.value)
+
+
+def test_step_order_still_catches_a_mistake_only_at_T_1():
+    def wrong_at_one(T):
+        return list(range(T - 1, 0, -1)) + ([0] if T > 1 else [])
+
+    with pytest.raises(AssertionError, match="for T = 1, .*exactly T = 1"):
+        checks.check_step_order(wrong_at_one)
+
+
 def test_step_order_rejects_a_missing_step():
     with pytest.raises(AssertionError, match="exactly T"):
         checks.check_step_order(lambda T: list(range(T - 1, 0, -1)))
@@ -269,6 +295,33 @@ def test_noise_error_rejects_telling_the_model_the_true_step():
 
     with pytest.raises(AssertionError, match="told the model the true step"):
         checks.check_noise_error(wrong)
+
+
+def test_noise_error_explains_a_per_example_value_that_was_not_reshaped():
+    def no_reshape(model, x0, noise, true_step, claimed_step, schedule):
+        B = x0.shape[0]
+        alpha_bar = schedule.alpha_bars[torch.full((B,), true_step)].float()  # (B,)
+        x_t = alpha_bar.sqrt() * x0 + (1 - alpha_bar).sqrt() * noise
+        eps_pred = model(x_t, torch.full((B,), claimed_step))
+        return ((eps_pred - noise) ** 2).mean().item()
+
+    with pytest.raises(AssertionError) as info:
+        checks.check_noise_error(no_reshape)
+    message = str(info.value)
+    assert message.startswith(
+        "check_noise_error failed: a per-example value of shape (B,) = (4,) must be reshaped to "
+        "(B, 1, 1, 1) before it multiplies an image batch"
+    )
+    assert "\n" not in message
+
+
+def test_x0_from_noise_explains_a_per_example_value_that_was_not_reshaped():
+    def no_reshape(x_t, t, eps_pred, schedule):
+        ab = schedule.alpha_bars[t].to(x_t.dtype)  # (B,)
+        return (x_t - (1 - ab).sqrt() * eps_pred) / ab.sqrt()
+
+    with pytest.raises(AssertionError, match=r"must be reshaped to \(B, 1, 1, 1\)"):
+        checks.check_x0_from_noise(no_reshape)
 
 
 def test_noise_error_rejects_a_sum_in_place_of_a_mean():

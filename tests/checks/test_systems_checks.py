@@ -35,7 +35,9 @@ def test_prior_ddim_step_checker(capsys):
     checks.check_prior_ddim_step(step)
     assert "passed" in capsys.readouterr().out
     with pytest.raises(AssertionError, match="not the noise"):
-        checks.check_prior_ddim_step(lambda z_t, z0, a_t, a_s: a_s**0.5 * z0 + (1 - a_s) ** 0.5 * z_t)
+        checks.check_prior_ddim_step(
+            lambda z_t, z0, a_t, a_s: a_s**0.5 * z0 + (1 - a_s) ** 0.5 * z_t
+        )
 
 
 def test_noise_augmentation_checker(capsys):
@@ -47,7 +49,9 @@ def test_noise_augmentation_checker(capsys):
     y = torch.rand(2, 1, 4, 4)
     g = torch.Generator().manual_seed(5)
     ours, _ = augment_low_res(y, 0.4, g)
-    expected = (1 - 0.16) ** 0.5 * y + 0.4 * torch.randn(y.shape, generator=torch.Generator().manual_seed(5))
+    expected = (1 - 0.16) ** 0.5 * y + 0.4 * torch.randn(
+        y.shape, generator=torch.Generator().manual_seed(5)
+    )
     assert torch.allclose(ours, expected, atol=1e-6)
 
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from ddpm_tutorial import checks
-from ddpm_tutorial.datasets.captions import measure_attributes
+from ddpm_tutorial.data.captions import measure_attributes
 
 
 def test_guidance_checker_accepts_the_books_convention(capsys):

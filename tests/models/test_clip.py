@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from ddpm_tutorial.datasets.captions import caption_vocabulary
+from ddpm_tutorial.data.captions import caption_vocabulary
 from ddpm_tutorial.models import CLIP, CLIPConfig, build_model
 
 

@@ -6,12 +6,19 @@ import pytest
 import torch
 
 from ddpm_tutorial.checkpoints import load_checkpoint, save_checkpoint
-from ddpm_tutorial.datasets.captions import caption_vocabulary
+from ddpm_tutorial.data.captions import caption_vocabulary
 from ddpm_tutorial.models import DALLE, DALLEConfig
 from ddpm_tutorial.models.dalle import VectorQuantizer
 
-TINY = DALLEConfig(vocabulary=caption_vocabulary(), vq_channels=8, codebook_size=16, code_dim=4,
-                   dim=16, layers=1, heads=2)
+TINY = DALLEConfig(
+    vocabulary=caption_vocabulary(),
+    vq_channels=8,
+    codebook_size=16,
+    code_dim=4,
+    dim=16,
+    layers=1,
+    heads=2,
+)
 
 
 def test_quantizer_picks_the_nearest_entry_and_passes_gradients_straight_through():

@@ -10,8 +10,9 @@ from ddpm_tutorial.models import SuperResUNet, SuperResUNetConfig
 from ddpm_tutorial.models.sr_unet import augment_low_res
 from ddpm_tutorial.schedules import NoiseSchedule
 
-TINY = dict(base_channels=8, channel_mults=(1, 2), num_res_blocks=1, num_heads=2,
-            attention_resolutions=())
+TINY = dict(
+    base_channels=8, channel_mults=(1, 2), num_res_blocks=1, num_heads=2, attention_resolutions=()
+)
 
 
 def test_augmentation_is_variance_preserving_and_exact_at_the_ends():

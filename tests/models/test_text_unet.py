@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from ddpm_tutorial.checkpoints import load_checkpoint, save_checkpoint
-from ddpm_tutorial.datasets.captions import caption_vocabulary
+from ddpm_tutorial.data.captions import caption_vocabulary
 from ddpm_tutorial.models import TextUNet, TextUNetConfig, build_model
 from ddpm_tutorial.schedules import NoiseSchedule
 from ddpm_tutorial.text.pretrained import minilm_available

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from ddpm_tutorial.datasets.captions import caption_vocabulary
+from ddpm_tutorial.data.captions import caption_vocabulary
 from ddpm_tutorial.text.tokenizer import WordTokenizer, split_words
 
 

@@ -1,0 +1,57 @@
+"""The systems of Part IV, one file each: its recipe (how its parts are trained) and its pipeline.
+
+* :mod:`~ddpm_tutorial.systems.pipeline`: any single checkpoint sampled with its card's
+  defaults (unconditional, class, text, latent);
+* :mod:`~ddpm_tutorial.systems.latent_diffusion`: the autoencoder and its latent space (4.1.2-3);
+* :mod:`~ddpm_tutorial.systems.super_resolution`: 14 -> 28 upsampling, regression and diffusion;
+* :mod:`~ddpm_tutorial.systems.clip`: CLIP trained on captioned digits;
+* :mod:`~ddpm_tutorial.systems.unclip`: DALL-E 2's prior, decoder and upsampler (4.3);
+* :mod:`~ddpm_tutorial.systems.dalle`: the first DALL-E, image tokens and a transformer (4.3);
+* :mod:`~ddpm_tutorial.systems.imagen`: Imagen's cascade (4.4);
+* :mod:`~ddpm_tutorial.systems.assembly`: a system's card and its parts.
+
+:func:`load_system` loads a system of several checkpoints by one name (``mnist-imagen``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..checkpoints import checkpoint_dirs, read_card
+from .assembly import SYSTEM_PARTS, System, find_system_card, load_parts, write_system_card
+from .imagen import ImagenSystem
+from .pipeline import draw_samples
+from .unclip import UnCLIPSystem
+
+__all__ = [
+    "SYSTEM_CLASSES",
+    "SYSTEM_PARTS",
+    "ImagenSystem",
+    "System",
+    "UnCLIPSystem",
+    "draw_samples",
+    "find_system_card",
+    "load_system",
+    "write_system_card",
+]
+
+#: the kind named in a system card -> the class that samples it
+SYSTEM_CLASSES: dict[str, type[System]] = {"imagen": ImagenSystem, "unclip": UnCLIPSystem}
+
+
+def load_system(spec: str | Path, *, device: str = "cpu") -> ImagenSystem | UnCLIPSystem:
+    """Load a system by name or card path, with every part it names (sha256 checked).
+
+    Raises:
+        FileNotFoundError: no such system card.
+        CheckpointError: a part is missing or has changed since the system was assembled.
+    """
+    card_path = find_system_card(spec)
+    if card_path is None:
+        raise FileNotFoundError(
+            f"{str(spec)!r} is not a system card (looked in {checkpoint_dirs()[0]} and the "
+            "other checkpoint folders)"
+        )
+    card = read_card(card_path)
+    system = SYSTEM_CLASSES[card["system"]](card=card, parts=load_parts(card, device))
+    return system  # type: ignore[return-value]
