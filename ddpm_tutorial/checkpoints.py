@@ -9,12 +9,14 @@ code from the file is ever run.
 
 ``load_checkpoint`` accepts a weights file, its card, a run directory (``model.json``) or a
 bare name such as ``"mnist-ddpm"``, looked up in the checkpoint folders (see
-:func:`checkpoint_dirs`).
+:func:`checkpoint_dirs`). A bare name that is not there gets an error that lists the names that
+are (:func:`checkpoint_names`) and suggests the nearest: "did you mean mnist-ddpm?".
 """
 
 from __future__ import annotations
 
 import datetime as _dt
+import difflib
 import hashlib
 import json
 import os
@@ -35,12 +37,14 @@ __all__ = [
     "Checkpoint",
     "CheckpointError",
     "checkpoint_dirs",
+    "checkpoint_names",
     "load_checkpoint",
     "publish_checkpoint",
     "read_card",
     "resolve_checkpoint",
     "save_checkpoint",
     "sha256_of",
+    "unknown_name_message",
 ]
 
 CARD_FORMAT = "ddpm-tutorial-model-card/1"
@@ -53,7 +57,11 @@ class CheckpointError(ValueError):
 
 @dataclass
 class Checkpoint:
-    """A loaded checkpoint: the network (eval mode), its schedule and its model card."""
+    """A loaded checkpoint: the network (eval mode), its schedule and its model card.
+
+    ``schedule`` is None for a network that is not a denoiser (a classifier, CLIP, an
+    autoencoder); ``path`` is the weights file.
+    """
 
     model: nn.Module
     schedule: NoiseSchedule | None
@@ -62,11 +70,16 @@ class Checkpoint:
 
     @property
     def name(self) -> str:
+        """The card's name, else the weights file's stem."""
         return str(self.card.get("name", self.path.stem))
 
 
 def sha256_of(path: str | os.PathLike[str]) -> str:
-    """Hex sha256 of a file."""
+    """Hex sha256 of a file.
+
+    Args:
+        path: the file, read in 1 MiB chunks.
+    """
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
@@ -97,10 +110,22 @@ def checkpoint_dirs() -> list[Path]:
 def resolve_checkpoint(spec: str | os.PathLike[str]) -> tuple[Path, Path]:
     """Find ``(weights_path, card_path)`` for a file, a run folder or a bare name.
 
+    Args:
+        spec: a weights file (``.safetensors``), a model card (``.json``) or a run folder
+            (``model.json`` inside), each relative to the current folder; or a bare name
+            (``"mnist-ddpm"``), looked up in :func:`checkpoint_dirs`.
+
     Raises:
-        FileNotFoundError: naming every place that was looked at.
+        FileNotFoundError: naming what is missing; for an unknown bare name, the names there
+            are and the nearest of them.
     """
     path = Path(spec)
+    if path.suffix in (".safetensors", ".json") and not path.exists() and path.parent == Path("."):
+        if checkpoint_names().get(path.stem) == "checkpoint":
+            raise FileNotFoundError(
+                f"{str(spec)!r} is not in the current folder; to load the checkpoint named "
+                f"{path.stem!r} from the checkpoint folders, pass the bare name {path.stem}"
+            )
     if path.suffix == ".safetensors":
         card = path.with_suffix(".json")
         _require(path, "weights file")
@@ -114,19 +139,73 @@ def resolve_checkpoint(spec: str | os.PathLike[str]) -> tuple[Path, Path]:
         _require(card, "model card of the run folder")
         return _weights_beside(card), card
     if path.parent == Path(".") and not path.suffix:
-        tried = []
         for folder in checkpoint_dirs():
             card = folder / f"{path.name}.json"
-            tried.append(str(card))
             if card.is_file():
                 return _weights_beside(card), card
-        raise FileNotFoundError(
-            f"no checkpoint named {path.name!r}; looked for "
-            + ", ".join(tried[:4])
-            + (f" and {len(tried) - 4} more folders" if len(tried) > 4 else "")
-            + f" (set ${DATA_ENV} to the folder that holds checkpoints/)"
-        )
+        raise FileNotFoundError(unknown_name_message(path.name))
     raise FileNotFoundError(f"checkpoint {str(spec)!r} does not exist")
+
+
+def checkpoint_names() -> dict[str, str]:
+    """Every bare name the checkpoint folders hold: name -> ``"checkpoint"`` or ``"system"``.
+
+    A name is a model card ``NAME.json`` in one of :func:`checkpoint_dirs`; a system's card
+    (several networks, no weights of its own) is a ``"system"``. Where two folders hold the
+    same name, the first one's card counts, as in :func:`resolve_checkpoint`. Files that are
+    not model cards are left out. Sorted by name.
+    """
+    names: dict[str, str] = {}
+    for folder in checkpoint_dirs():
+        if not folder.is_dir():
+            continue
+        for card_path in sorted(folder.glob("*.json")):
+            if card_path.stem in names:
+                continue
+            try:
+                card = read_card(card_path)
+            except CheckpointError:
+                continue
+            names[card_path.stem] = "system" if "system" in card else "checkpoint"
+    return dict(sorted(names.items()))
+
+
+def unknown_name_message(name: str, kind: str = "checkpoint", prefer: str | None = None) -> str:
+    """The one-line error for a bare name the checkpoint folders lack.
+
+    It suggests the nearest known name, lists the checkpoint and system names there are, and
+    the folders that were searched.
+
+    Args:
+        name: the bare name asked for, e.g. ``"mnist-dpm"``.
+        kind: what was asked for, in the message: ``"no {kind} named ..."``.
+        prefer: ``"checkpoint"`` or ``"system"`` to suggest a name of that kind when one is
+            close enough (``load_system`` prefers systems); None for the nearest of any kind.
+
+    Returns:
+        One line: ``no checkpoint named 'mnist-dpm'; did you mean mnist-ddpm?``, then the
+        checkpoint and system names there are and the folders that were searched.
+    """
+    names = checkpoint_names()
+    preferred = [n for n, k in names.items() if k == prefer]
+    close = difflib.get_close_matches(name, preferred, n=1, cutoff=0.6) or (
+        difflib.get_close_matches(name, list(names), n=1, cutoff=0.6)
+    )
+    head = f"no {kind} named {name!r}" + (f"; did you mean {close[0]}?" if close else ";")
+    listing = "; ".join(
+        f"{label}: " + (", ".join(n for n, k in names.items() if k == which) or "none")
+        for label, which in (("checkpoints", "checkpoint"), ("systems", "system"))
+    )
+    dirs = checkpoint_dirs()
+    found = [str(d) for d in dirs if d.is_dir()]
+    others = len(dirs) - len(found)
+    where = ", ".join(found) if found else "no checkpoint folder exists"
+    if others:
+        where += f" (and {others} folder{'s' if others > 1 else ''} that do not exist)"
+    return (
+        f"{head} {listing}; looked in {where}; "
+        f"set ${DATA_ENV} to the folder that holds checkpoints/"
+    )
 
 
 def _require(path: Path, what: str) -> None:
@@ -148,7 +227,14 @@ def _weights_beside(card_path: Path) -> Path:
 
 
 def read_card(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Read a model card, with a readable error for a file that is not one."""
+    """Read a model card, with a readable error for a file that is not one.
+
+    Args:
+        path: the card, a JSON file whose ``format`` is ``CARD_FORMAT``.
+
+    Raises:
+        CheckpointError: the file is not JSON, or not a model card.
+    """
     path = Path(path)
     try:
         card = json.loads(path.read_text())
@@ -175,8 +261,10 @@ def save_checkpoint(
     Args:
         model: the network; its registered kind and ``config`` go into the card.
         path: the weights file to write, ending in ``.safetensors``.
-        schedule: the noise schedule the network was trained with (None for a network that
-            is not a denoiser, such as a classifier).
+        schedule: keyword-only and required: the noise schedule the network was trained with,
+            recorded in the card as its kind and number of steps, from which
+            :func:`load_checkpoint` rebuilds it; pass None for a network that is not a
+            denoiser (a classifier, CLIP, an autoencoder).
         name: the checkpoint's name (default: the file's stem).
         card: further card fields (data, training, metrics, command, ...).
         state_dict: tensors to write instead of ``model.state_dict()`` (e.g. EMA weights).
@@ -219,6 +307,16 @@ def load_checkpoint(
     spec: str | os.PathLike[str], *, device: torch.device | str = "cpu", verify: bool = True
 ) -> Checkpoint:
     """Load a checkpoint by file, card, run folder or bare name (see the module docstring).
+
+    Args:
+        spec: a weights file, its card, a run folder or a bare name such as ``"mnist-ddpm"``
+            (see :func:`resolve_checkpoint`).
+        device: where the weights are loaded and the network put.
+        verify: check the weights' sha256 against the card's before loading them.
+
+    Returns:
+        The network in eval mode with gradients off, its schedule (None for a network that is
+        not a denoiser) and its card.
 
     Raises:
         FileNotFoundError: the weights or the card is missing.
@@ -273,9 +371,20 @@ def publish_checkpoint(
     """Copy a run's checkpoint to ``dest/NAME.safetensors`` + ``NAME.json`` and register it.
 
     The card keeps everything the run wrote (command, data, training, metrics), takes the new
-    name and file name, merges ``metrics`` and ``sampling`` (the defaults that ``sample``
-    uses, such as a guidance scale chosen from measurements), and ``dest/../registry.json``
+    name and file name, merges ``metrics`` and ``sampling``, and ``dest/../registry.json``
     records its sha256.
+
+    Args:
+        run: the run's checkpoint: a run folder, its weights or its card (see
+            :func:`resolve_checkpoint`).
+        name: the published name, e.g. ``"mnist-ddpm"``.
+        dest: the checkpoint folder to copy into; the registry is its parent's.
+        metrics: measured metrics to merge into the card's.
+        sampling: defaults that ``sample`` uses, such as a guidance scale chosen from
+            measurements, merged into the card's.
+
+    Returns:
+        The published model card.
     """
     weights, card_path = resolve_checkpoint(run)
     card = read_card(card_path)

@@ -20,6 +20,7 @@ __all__ = [
     "to_display",
     "image_grid",
     "save_image_grid",
+    "save_scatter",
     "show_images",
     "animate_images",
     "jshtml",
@@ -76,6 +77,42 @@ def save_image_grid(
         else grid.repeat(scale, 0).repeat(scale, 1)
     )
     matplotlib.image.imsave(os.fspath(path), grid, cmap="gray", vmin=0.0, vmax=1.0)
+
+
+def save_scatter(
+    points: Any,
+    path: str | os.PathLike[str],
+    *,
+    title: str | None = None,
+    size: float = 4.0,
+) -> None:
+    """Write a PNG scatter plot of 2-D points, shape (N, 2), such as samples of the 2-D toys.
+
+    Equal scales on both axes, so that a circle looks round; small translucent dots, so that
+    dense regions read darker. Unlike images, points are plotted as they are (no [-1, 1] map).
+
+    Args:
+        points: tensor or array of shape (N, 2).
+        path: the PNG to write.
+        title: a title above the plot (default: the number of points).
+        size: the figure's width and height in inches.
+    """
+    from matplotlib.figure import Figure
+
+    x = (
+        points.detach().cpu().float().numpy()
+        if isinstance(points, torch.Tensor)
+        else np.asarray(points, dtype=np.float32)
+    )
+    if x.ndim != 2 or x.shape[1] != 2:
+        raise ValueError(f"a scatter plot needs points of shape (N, 2); got {x.shape}")
+    fig = Figure(figsize=(size, size))
+    ax = fig.add_subplot()
+    ax.scatter(x[:, 0], x[:, 1], s=4, alpha=0.5, linewidths=0)
+    ax.set_aspect("equal", adjustable="datalim")
+    ax.set_title(title if title is not None else f"{len(x)} points")
+    fig.tight_layout()
+    fig.savefig(os.fspath(path), dpi=100)
 
 
 def show_images(

@@ -141,7 +141,10 @@ class NoiseSchedule:
         tau: float = 1.0,
         max_beta: float = 0.999,
     ) -> NoiseSchedule:
-        """The sigmoid schedule of Jabri et al. (2022) and Chen (2023, algorithm 1).
+        """The sigmoid schedule of Jabri et al. (2023) and Chen (2023, algorithm 1).
+
+        Jabri et al. is the ICML 2023 paper (PMLR 202), first posted on arXiv in December 2022
+        (arXiv:2212.11972); the book cites it by its venue year, as ``jabri2023rin``.
 
         ``alpha_bar(u) = (sigmoid(end / tau) - sigmoid((u (end - start) + start) / tau))
         / (sigmoid(end / tau) - sigmoid(start / tau))`` for u = t / T, turned into betas as in

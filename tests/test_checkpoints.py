@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import re
 from pathlib import Path
@@ -10,8 +11,10 @@ import pytest
 import torch
 
 import ddpm_tutorial
+from ddpm_tutorial import checkpoints
 from ddpm_tutorial.checkpoints import (
     CheckpointError,
+    checkpoint_names,
     load_checkpoint,
     read_card,
     resolve_checkpoint,
@@ -19,6 +22,7 @@ from ddpm_tutorial.checkpoints import (
     sha256_of,
 )
 from ddpm_tutorial.schedules import NoiseSchedule
+from ddpm_tutorial.systems import load_system
 
 
 @pytest.fixture
@@ -105,10 +109,76 @@ def test_a_missing_card_is_a_file_not_found_error(saved):
 
 def test_an_unknown_bare_name_lists_where_it_looked(monkeypatch, tmp_path):
     monkeypatch.setenv("DDPM_TUTORIAL_DATA", str(tmp_path))
-    with pytest.raises(
-        FileNotFoundError, match=r"no checkpoint named 'no-such-model'; looked for .*checkpoints"
-    ):
+    (tmp_path / "checkpoints").mkdir()
+    with pytest.raises(FileNotFoundError) as err:
         load_checkpoint("no-such-model")
+    message = str(err.value)
+    assert message.startswith("no checkpoint named 'no-such-model'; checkpoints: ")
+    assert f"looked in {tmp_path / 'checkpoints'}, " in message and "\n" not in message
+    assert "did you mean" not in message  # nothing is close
+
+
+def test_an_unknown_bare_name_lists_the_names_there_and_suggests_the_nearest(
+    saved, monkeypatch, tmp_path
+):
+    monkeypatch.setenv("DDPM_TUTORIAL_DATA", str(tmp_path))
+    saved[1].parent.rename(tmp_path / "checkpoints")  # tmp/checkpoints/tiny.safetensors
+    with pytest.raises(FileNotFoundError, match="no checkpoint named 'tinny'; did you mean tiny?"):
+        load_checkpoint("tinny")
+    with pytest.raises(FileNotFoundError) as err:
+        load_checkpoint("mnist-dpm")  # a shipped name, found beside the package
+    assert "did you mean mnist-ddpm?" in str(err.value)
+    assert "checkpoints: mnist-autoencoder, " in str(err.value) and ", tiny;" in str(err.value)
+    assert "systems: mnist-imagen, mnist-unclip;" in str(err.value)
+
+
+def test_checkpoint_names_tell_checkpoints_from_systems_and_skip_other_json(
+    saved, monkeypatch, tmp_path
+):
+    monkeypatch.setenv("DDPM_TUTORIAL_DATA", str(tmp_path))
+    folder = tmp_path / "checkpoints"
+    saved[1].parent.rename(folder)
+    (folder / "notes.json").write_text(json.dumps({"hello": "world"}))
+    names = checkpoint_names()
+    assert names["tiny"] == "checkpoint" and "notes" not in names
+    assert names["mnist-ddpm"] == "checkpoint" and names["mnist-imagen"] == "system"
+    assert list(names) == sorted(names)
+
+
+def test_load_system_suggests_the_nearest_system_or_points_a_checkpoint_to_load_checkpoint():
+    with pytest.raises(
+        FileNotFoundError, match="no system named 'mnist-imagne'; did you mean mnist-imagen?"
+    ):
+        load_system("mnist-imagne")
+    with pytest.raises(FileNotFoundError, match="'mnist-ddpm' is one checkpoint, not a system"):
+        load_system("mnist-ddpm")
+    with pytest.raises(FileNotFoundError, match="system card 'nowhere/x.json' does not exist"):
+        load_system("nowhere/x.json")
+
+
+def test_a_shipped_checkpoints_file_name_outside_its_folder_points_to_the_bare_name(
+    monkeypatch, tmp_path
+):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(FileNotFoundError, match="pass the bare name mnist-ddpm$"):
+        load_checkpoint("mnist-ddpm.safetensors")
+    with pytest.raises(FileNotFoundError, match="weights file 'nothing.safetensors' does not"):
+        load_checkpoint("nothing.safetensors")
+
+
+PUBLIC_FUNCTIONS = [
+    obj for name in checkpoints.__all__ if inspect.isfunction(obj := getattr(checkpoints, name))
+]
+
+
+@pytest.mark.parametrize("function", PUBLIC_FUNCTIONS, ids=lambda f: f.__name__)
+def test_every_public_function_documents_every_argument(function):
+    """Each parameter has its own ``name:`` entry under ``Args:`` (keyword-only ones too)."""
+    doc = inspect.getdoc(function) or ""
+    args = doc.split("Args:", 1)[1] if "Args:" in doc else ""
+    params = list(inspect.signature(function).parameters)
+    missing = [p for p in params if not re.search(rf"^    {p}: \S", args, re.M)]
+    assert not missing, f"{function.__name__} does not document {missing}"
 
 
 def _corrupt(path: Path, offset: int, data: bytes) -> None:

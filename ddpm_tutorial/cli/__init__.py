@@ -5,7 +5,7 @@
     python -m ddpm_tutorial train  --config NAME [--profile smoke|cpu|full] [--FIELD VALUE ...] --out DIR
     python -m ddpm_tutorial sample --checkpoint PATH --num-samples N --out FILE.npy|FILE.png
                                    [--sampler ddpm|ddim] [--steps K] [--eta E] [--seed S]
-                                   [--label K] [--guidance-scale W]
+                                   [--label K | --prompt TEXT] [--guidance-scale W]
     python -m ddpm_tutorial evaluate --samples FILE.npy [--prompts FILE.txt]
     python -m ddpm_tutorial evaluate-text --checkpoint NAME [--out FILE.json]
 

@@ -1,4 +1,8 @@
-"""``sample``: images (or 2-D points) from any checkpoint or system, with its card's defaults."""
+"""``sample``: images (or 2-D points) from any checkpoint or system, with its card's defaults.
+
+Images go to ``.npy`` as an (N, C, H, W) array or to ``.png`` as a grid; the 2-D toys' points
+go to ``.npy`` as an (N, D) array or to ``.png`` as a scatter plot.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,7 @@ import torch
 from torch import Tensor
 
 from ..checkpoints import load_checkpoint
-from ..plotting import save_image_grid
+from ..plotting import save_image_grid, save_scatter
 from ..precision import PRECISIONS
 from ..systems import System, find_system_card, load_system
 from ..systems.pipeline import draw_samples
@@ -24,17 +28,25 @@ def register(sub: argparse._SubParsersAction) -> None:
     sample = sub.add_parser(
         "sample",
         help="draw samples from a checkpoint",
-        description="Draw samples; writes an (N, C, H, W) array in [-1, 1] to .npy or a grid to .png",
+        description="Draw samples; writes images as an (N, C, H, W) array in [-1, 1] to .npy or "
+        "a grid to .png, and the 2-D toys' points as an (N, D) array to .npy or a scatter plot "
+        "to .png",
     )
     sample.add_argument(
         "--checkpoint",
         required=True,
-        help="weights file, model card, run folder, or a bare name such as mnist-ddpm; a "
-        "system of several networks (mnist-imagen, mnist-unclip) loads every part its card names",
+        help="weights file, model card or run folder (a path from the current folder), or a "
+        "bare name such as mnist-ddpm, looked up in $DDPM_TUTORIAL_DATA/checkpoints, then in "
+        "data/checkpoints/ of the current folder, of each folder above it and of the source "
+        "checkout; a system of several networks (mnist-imagen, mnist-unclip) loads every part "
+        "its card names",
     )
     sample.add_argument("--num-samples", type=int, required=True, help="how many samples")
     sample.add_argument(
-        "--out", required=True, type=Path, help="FILE.npy (array) or FILE.png (grid)"
+        "--out",
+        required=True,
+        type=Path,
+        help="FILE.npy (array) or FILE.png (a grid of images, a scatter plot of points)",
     )
     sample.add_argument(
         "--sampler", choices=("ddpm", "ddim"), default=None, help="default: the model card's"
@@ -137,6 +149,8 @@ def _write_samples(args: argparse.Namespace, samples: Tensor) -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     if args.out.suffix == ".npy":
         np.save(args.out, samples.numpy().astype(np.float32))
+    elif samples.ndim == 2:  # points of the 2-D toys
+        save_scatter(samples, args.out)
     else:
         save_image_grid(samples, args.out)
     print(f"wrote {args.num_samples} samples of shape {tuple(samples.shape[1:])} to {args.out}")

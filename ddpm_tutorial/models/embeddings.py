@@ -1,8 +1,11 @@
 """Embeddings that tell a network which step it is at.
 
 The sinusoidal embedding of Vaswani et al. (2017, section 3.5), used for the diffusion step by
-Ho et al. (2020, appendix B): for ``i < dim / 2``,
-``emb[2i'] = sin(t / 10000^(i / (dim/2)))`` and the second half holds the matching cosines.
+Ho et al. (2020, appendix B). With ``k = dim / 2`` frequencies ``f_i = max_period^(-i / k)``,
+``i = 0, ..., k - 1`` (``max_period = 10000`` by default), the sines fill the first half and the
+cosines the second: ``emb[:, i] = sin(t f_i)`` and ``emb[:, k + i] = cos(t f_i)``. Vaswani et
+al. interleave them instead (sines at even indices, cosines at odd ones); the features are the
+same, in another order.
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..checkpoints import checkpoint_dirs, read_card
+from ..checkpoints import checkpoint_names, read_card, unknown_name_message
 from .assembly import SYSTEM_PARTS, System, find_system_card, load_parts, write_system_card
 from .imagen import ImagenSystem
 from .pipeline import draw_samples
@@ -42,16 +42,29 @@ SYSTEM_CLASSES: dict[str, type[System]] = {"imagen": ImagenSystem, "unclip": UnC
 def load_system(spec: str | Path, *, device: str = "cpu") -> ImagenSystem | UnCLIPSystem:
     """Load a system by name or card path, with every part it names (sha256 checked).
 
+    Args:
+        spec: a bare name such as ``"mnist-imagen"`` (looked up like a checkpoint's, see
+            :func:`~ddpm_tutorial.checkpoints.checkpoint_dirs`) or the path of a system card.
+        device: where every part is loaded.
+
     Raises:
-        FileNotFoundError: no such system card.
+        FileNotFoundError: no such system card; for a bare name, the error names the systems
+            and checkpoints there are and suggests the nearest ("did you mean mnist-imagen?"),
+            or says that the name is one checkpoint, to load with ``load_checkpoint``.
         CheckpointError: a part is missing or has changed since the system was assembled.
     """
     card_path = find_system_card(spec)
     if card_path is None:
-        raise FileNotFoundError(
-            f"{str(spec)!r} is not a system card (looked in {checkpoint_dirs()[0]} and the "
-            "other checkpoint folders)"
-        )
+        path = Path(spec)
+        if path.parent != Path(".") or path.suffix:
+            what = "is not a system card" if path.is_file() else "does not exist"
+            raise FileNotFoundError(f"system card {str(spec)!r} {what}")
+        if checkpoint_names().get(path.name) == "checkpoint":
+            raise FileNotFoundError(
+                f"{path.name!r} is one checkpoint, not a system of several networks: load it "
+                "with ddpm_tutorial.checkpoints.load_checkpoint"
+            )
+        raise FileNotFoundError(unknown_name_message(path.name, kind="system", prefer="system"))
     card = read_card(card_path)
     system = SYSTEM_CLASSES[card["system"]](card=card, parts=load_parts(card, device))
     return system  # type: ignore[return-value]

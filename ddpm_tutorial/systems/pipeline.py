@@ -5,6 +5,18 @@ steps and the guidance scale from the card unless told otherwise, and builds the
 (a digit label for a class-conditional model, the encoded prompt for a text-conditional one).
 A latent diffusion model's card names its autoencoder (``card["latent"]``): the sampler then
 runs in the latent space and the autoencoder's decoder turns the final latents into images.
+
+What a checkpoint draws depends on its network (:data:`SAMPLED_KINDS`):
+
+==============================  ==============================================================
+``unet``, ``text-unet``         images, (N, C, H, W)
+``mlp``                         2-D toy points, (N, D)
+``dalle``                       images from the first DALL-E's tokens, (N, 1, 28, 28)
+==============================  ==============================================================
+
+A part of a cascade (a super-resolution model, unCLIP's prior or decoder) is sampled through
+its system (:func:`~ddpm_tutorial.systems.load_system`); a network that draws nothing (a
+classifier, CLIP, an autoencoder) is refused with a sentence that says so.
 """
 
 from __future__ import annotations
@@ -16,10 +28,24 @@ import torch
 from torch import Tensor
 
 from ..checkpoints import Checkpoint, CheckpointError, read_card, resolve_checkpoint
+from ..models import model_kind
+from ..models.dalle import DALLE
 from ..reverse_process import sample_ddim, sample_ddpm
 from .latent_diffusion import decode_latents, load_autoencoder
 
-__all__ = ["decode_with_card", "draw_samples", "repeat_condition"]
+__all__ = [
+    "SAMPLED_KINDS",
+    "SYSTEM_PART_KINDS",
+    "decode_with_card",
+    "draw_samples",
+    "repeat_condition",
+    "sample_shape",
+]
+
+#: the network kinds :func:`draw_samples` draws from: images, 2-D points, DALL-E's digits
+SAMPLED_KINDS = ("unet", "text-unet", "mlp", "dalle")
+#: network kinds that only work as a part of a system (a cascade's stage, unCLIP's prior)
+SYSTEM_PART_KINDS = ("sr-unet", "super-res", "diffusion-prior", "regression-prior")
 
 
 def decode_with_card(card: Mapping[str, Any], latents: Tensor) -> Tensor:
@@ -35,6 +61,28 @@ def decode_with_card(card: Mapping[str, Any], latents: Tensor) -> Tensor:
             f"{expected[:12]}..., but {info['autoencoder']!r} has {str(ae_card.get('sha256'))[:12]}..."
         )
     return decode_latents(autoencoder, latents, float(info.get("scale", scale)))
+
+
+def sample_shape(config: Any, batch_size: int) -> tuple[int, ...]:
+    """The shape of a batch drawn from a denoiser with network config ``config``.
+
+    Args:
+        config: the network's config: one with ``data_dim`` (the MLP of the 2-D toys) or one
+            with ``in_channels`` and ``image_size`` (the UNets).
+        batch_size: B, the number of samples.
+
+    Returns:
+        ``(B, D)`` for points, ``(B, C, H, W)`` with ``H = W = image_size`` for images.
+    """
+    if hasattr(config, "data_dim"):
+        return (batch_size, int(config.data_dim))
+    if hasattr(config, "in_channels") and hasattr(config, "image_size"):
+        size = int(config.image_size)
+        return (batch_size, int(config.in_channels), size, size)
+    raise ValueError(
+        f"cannot tell the sample shape of a {type(config).__name__}: it has neither data_dim "
+        "nor in_channels and image_size"
+    )
 
 
 def repeat_condition(cond: Any, n: int) -> Any:
@@ -60,9 +108,13 @@ def draw_samples(
     batch_size: int = 250,
     precision: str = "fp32",
 ) -> Tensor:
-    """Draw ``num_samples`` images from ``ckpt``: float32, shape (N, C, H, W), in [-1, 1] (not clipped).
+    """Draw ``num_samples`` samples from ``ckpt``, float32 on the CPU, not clipped.
 
-    For a latent model the images are the decoded latents (the decoder's output, not clipped).
+    Images have shape (N, C, H, W) and lie in [-1, 1] up to what the model gets wrong; for a
+    latent model they are the decoded latents (the decoder's output). The 2-D toys' points
+    have shape (N, D). The first DALL-E (``mnist-dalle``) draws its 49 image tokens one by one
+    at the card's ``temperature`` and ``top_k`` and decodes them; only ``prompt``, ``seed``
+    and ``batch_size`` apply to it.
 
     ``prompt`` is one prompt for every sample, or a list of ``num_samples`` prompts, one per
     sample (the text is encoded once per batch). Every option left at None takes the model
@@ -72,11 +124,44 @@ def draw_samples(
     samplers' (``"fp32"``, ``"bf16"`` or ``"auto"``; see :func:`~ddpm_tutorial.reverse_process.at_precision`).
 
     Raises:
-        ValueError: for an unknown sampler, a label the model does not take, or a prompt
-            given to a model without a text encoder.
+        ValueError: for an unknown sampler, a label the model does not take, a prompt
+            given to a model without a text encoder, a part of a system, or a network that
+            draws nothing (a classifier, CLIP, an autoencoder).
     """
     if num_samples < 1:
         raise ValueError(f"num_samples must be >= 1; got {num_samples}")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1; got {batch_size}")
+    kind = model_kind(ckpt.model)
+    if kind in SYSTEM_PART_KINDS:
+        raise ValueError(
+            f"{ckpt.name!r} is a {kind!r} network, a part of a cascade: sample the system it "
+            "belongs to (see ddpm_tutorial.systems)"
+        )
+    if kind not in SAMPLED_KINDS:
+        raise ValueError(
+            f"{ckpt.name!r} is a {kind!r} network, which draws no samples: sample takes a "
+            f"generative network ({', '.join(SAMPLED_KINDS)}) or a system"
+        )
+    if isinstance(ckpt.model, DALLE):
+        options = {
+            "--sampler": sampler,
+            "--steps": steps,
+            "--eta": eta,
+            "--label": label,
+            "--guidance-scale": guidance_scale,
+            "--clip-x0": clip_x0,
+            "dynamic_threshold": dynamic_threshold,
+        }
+        given = [flag for flag, value in options.items() if value is not None]
+        if precision != "fp32":
+            given.append("--precision")
+        if given:
+            raise ValueError(
+                f"{given[0]} does not apply to {ckpt.name!r}, an autoregressive transformer "
+                "(the first DALL-E): it takes --prompt, --seed and --batch-size"
+            )
+        return _draw_dalle(ckpt, num_samples, prompt, seed=seed, batch_size=batch_size)
     card = ckpt.card
     defaults = card.get("sampling", {})
     sampler = sampler or defaults.get("sampler", "ddim")
@@ -93,8 +178,6 @@ def draw_samples(
         dynamic_threshold = float(defaults["dynamic_threshold"])
     if dynamic_threshold is not None and sampler != "ddim":
         raise ValueError("dynamic_threshold applies to the ddim sampler")
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1; got {batch_size}")
     conditioning = card.get("conditioning", "none")
     if conditioning in ("clip-image", "low-res"):
         raise ValueError(
@@ -137,7 +220,7 @@ def draw_samples(
     out = []
     for start in range(0, num_samples, batch_size):
         B = min(batch_size, num_samples - start)
-        shape = (B, config.in_channels, config.image_size, config.image_size)
+        shape = sample_shape(config, B)
         kwargs: dict[str, Any] = {
             "generator": g,
             "device": device,
@@ -172,3 +255,34 @@ def draw_samples(
     if "latent" in card:
         samples = decode_with_card(card, samples)
     return samples
+
+
+def _draw_dalle(
+    ckpt: Checkpoint,
+    num_samples: int,
+    prompt: str | Sequence[str] | None,
+    *,
+    seed: int,
+    batch_size: int,
+) -> Tensor:
+    """Digits (N, 1, 28, 28) from the first DALL-E, at its card's temperature and top-k."""
+    if prompt is None:
+        raise ValueError(f"{ckpt.name!r} is text-conditional: pass --prompt TEXT")
+    prompts = [prompt] * num_samples if isinstance(prompt, str) else list(prompt)
+    if len(prompts) != num_samples:
+        raise ValueError(
+            f"{len(prompts)} prompts for {num_samples} samples; give one or one per sample"
+        )
+    defaults = ckpt.card.get("sampling", {})
+    top_k = defaults.get("top_k")
+    g = torch.Generator().manual_seed(seed)
+    out = []
+    for start in range(0, num_samples, batch_size):
+        x = ckpt.model.generate(  # type: ignore[operator]
+            prompts[start : start + batch_size],
+            temperature=float(defaults.get("temperature", 1.0)),
+            top_k=int(top_k) if top_k is not None else None,
+            generator=g,
+        )
+        out.append(x.float().cpu())
+    return torch.cat(out)

@@ -6,8 +6,9 @@ import pytest
 import torch
 
 from ddpm_tutorial.checkpoints import load_checkpoint, save_checkpoint
+from ddpm_tutorial.models import MLPConfig, MLPDenoiser, PriorConfig, UNetConfig
 from ddpm_tutorial.schedules import NoiseSchedule
-from ddpm_tutorial.systems.pipeline import draw_samples
+from ddpm_tutorial.systems.pipeline import draw_samples, sample_shape
 
 
 def _checkpoint(tmp_path, make_tiny_unet, conditioning: str, **card):
@@ -110,3 +111,60 @@ def test_the_cards_clip_default_applies_unless_the_caller_overrides_it(tmp_path,
     assert draw_samples(ckpt, 4, seed=3).abs().max().item() <= 1.0
     unclipped = draw_samples(ckpt, 4, seed=3, clip_x0=False)
     assert not torch.equal(unclipped, draw_samples(ckpt, 4, seed=3))
+
+
+# ---------------------------------------------------------------------------- every kind
+
+
+@pytest.fixture
+def points(tmp_path):
+    """A tiny MLP for 2-D points, saved and loaded as the toy configs' runs write it."""
+    torch.manual_seed(0)
+    path = tmp_path / "toy.safetensors"
+    save_checkpoint(
+        MLPDenoiser(MLPConfig(hidden_dim=16, num_layers=1, time_embed_dim=8)),
+        path,
+        schedule=NoiseSchedule.linear(20),
+        card={"conditioning": "none", "sampling": {"sampler": "ddim", "steps": 4}},
+    )
+    return load_checkpoint(path)
+
+
+def test_sample_shape_is_points_for_the_mlp_and_images_for_a_unet():
+    assert sample_shape(MLPConfig(data_dim=3), 5) == (5, 3)
+    latent = UNetConfig(in_channels=4, out_channels=4, image_size=7, channel_mults=(1,))
+    assert sample_shape(latent, 2) == (2, 4, 7, 7)
+    with pytest.raises(ValueError, match="cannot tell the sample shape of a PriorConfig"):
+        sample_shape(PriorConfig(), 2)
+
+
+@pytest.mark.parametrize("sampler", ["ddpm", "ddim"])
+def test_a_2d_toy_checkpoint_draws_n_points_seeded(points, sampler):
+    x = draw_samples(points, 7, sampler=sampler, seed=1, batch_size=3)
+    assert x.shape == (7, 2) and x.dtype == torch.float32 and bool(torch.isfinite(x).all())
+    assert torch.equal(x, draw_samples(points, 7, sampler=sampler, seed=1, batch_size=3))
+
+
+@pytest.mark.parametrize(
+    "name, message",
+    [
+        ("mnist-classifier", "'digit-classifier' network, which draws no samples"),
+        ("mnist-autoencoder", "'autoencoder' network, which draws no samples"),
+        ("mnist-unclip-prior", "'diffusion-prior' network, a part of a cascade"),
+        ("mnist-imagen-sr", "'sr-unet' network, a part of a cascade"),
+    ],
+)
+def test_a_network_that_draws_nothing_alone_is_refused_naming_its_kind(name, message):
+    with pytest.raises(ValueError, match=message):
+        draw_samples(load_checkpoint(name), 2)
+
+
+def test_the_first_dalle_draws_seeded_digits_from_a_prompt():
+    dalle = load_checkpoint("mnist-dalle")
+    x = draw_samples(dalle, 3, prompt="a handwritten 7", seed=2, batch_size=2)
+    assert x.shape == (3, 1, 28, 28) and x.dtype == torch.float32
+    assert torch.equal(x, draw_samples(dalle, 3, prompt="a handwritten 7", seed=2, batch_size=2))
+    with pytest.raises(ValueError, match="is text-conditional: pass --prompt"):
+        draw_samples(dalle, 1)
+    with pytest.raises(ValueError, match="--steps does not apply to 'mnist-dalle'"):
+        draw_samples(dalle, 1, prompt="a 7", steps=5)
