@@ -342,9 +342,9 @@ def test_at_precision_bf16_runs_the_network_under_autocast_and_returns_float32()
 
 
 def test_an_unknown_precision_is_refused_before_sampling(tiny_schedule):
-    with pytest.raises(ValueError, match="unknown precision 'fp16'"):
+    with pytest.raises(ValueError, match="unknown precision 'fp8'"):
         sample_ddim(
-            gaussian_denoiser(tiny_schedule), tiny_schedule, (2, 2), num_steps=4, precision="fp16"
+            gaussian_denoiser(tiny_schedule), tiny_schedule, (2, 2), num_steps=4, precision="fp8"
         )
 
 

@@ -62,7 +62,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         choices=PRECISIONS,
         default="fp32",
         help="the network's forward passes: fp32 (default, the same images on every machine), "
-        "bf16 autocast, or auto (bf16 where the hardware has it); not for a system",
+        "bf16 or fp16 autocast, or auto (bf16 on GPUs from compute capability 8.0 and CPUs with "
+        "bf16 instructions, fp16 on older GPUs such as the T4, else fp32); not for a system",
     )
     sample.add_argument(
         "--label", type=int, default=None, help="digit for a class-conditional model"

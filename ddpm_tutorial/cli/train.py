@@ -1,4 +1,13 @@
-"""``train`` (a denoiser, by config name) and ``train-*`` (the networks beside the denoisers)."""
+"""``train`` (a denoiser, by config name) and ``train-*`` (the networks beside the denoisers).
+
+``train`` runs in one process, or in several under torchrun (DistributedDataParallel; see
+:mod:`ddpm_tutorial.training.distributed`)::
+
+    torchrun --nproc-per-node 4 -m ddpm_tutorial train --config mnist --out runs/mnist
+
+``--dataset folder:PATH`` trains on a folder of your own images (see
+:mod:`ddpm_tutorial.data.folder`).
+"""
 
 from __future__ import annotations
 
@@ -14,11 +23,12 @@ from ..metrics.features import run_feature_training
 from ..runs.config import DENOISER_CONFIGS, TrainConfig
 from ..runs.configs import CONFIG_NAMES, get_config
 from ..runs.run import run_training
-from ..runtime import PROFILES
+from ..runtime import PROFILES, default_device
 from ..systems.clip import run_clip_training
 from ..systems.dalle import run_dalle_training
 from ..systems.latent_diffusion import run_autoencoder_training
 from ..systems.unclip import run_prior_training
+from ..training.distributed import init_from_environment, shutdown
 from .flags import CommandError, add_dataclass_flags, collect_flags, flag_name
 
 __all__ = ["AUX_TRAINERS", "register"]
@@ -83,7 +93,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "train",
         help="train a named config and write a checkpoint with its model card",
         description="Train a named config; writes DIR/model.safetensors, DIR/model.json "
-        "(the model card) and a resumable DIR/checkpoint.*",
+        "(the model card) and a resumable DIR/checkpoint.*. Under torchrun --nproc-per-node N "
+        "the N processes share each global batch (DistributedDataParallel) and the first "
+        "one writes.",
     )
     train.add_argument(
         "--config", required=True, choices=CONFIG_NAMES, help="which named config to train"
@@ -156,21 +168,27 @@ def _train(args: argparse.Namespace) -> int:
         config = get_config(args.config, args.profile, **overrides)
     except TypeError as err:  # a flag that names a network of another kind
         raise CommandError(str(err)) from err
-    card = run_training(
-        config,
-        args.out,
-        resume=args.resume,
-        device=args.device,
-        progress=not args.no_progress,
-        command=args.command_line,
-    )
-    summary = {
-        "checkpoint": str(args.out / "model.safetensors"),
-        "steps": card["training"]["steps"],
-        "wall_time_s": card["training"]["wall_time_s"],
-        "metrics": card["metrics"],
-    }
-    print(json.dumps(summary, indent=2))
+    device = torch.device(args.device) if args.device else default_device()
+    world = init_from_environment(device)  # several processes under torchrun, else one
+    try:
+        card = run_training(
+            config,
+            args.out,
+            resume=args.resume,
+            device=device,
+            progress=not args.no_progress,
+            command=args.command_line,
+        )
+    finally:
+        shutdown()
+    if world.is_main:
+        summary = {
+            "checkpoint": str(args.out / "model.safetensors"),
+            "steps": card["training"]["steps"],
+            "wall_time_s": card["training"]["wall_time_s"],
+            "metrics": card["metrics"],
+        }
+        print(json.dumps(summary, indent=2))
     return 0
 
 

@@ -88,15 +88,26 @@ def _mnist_text(profile: str, encoder: str) -> TrainConfig:
 # training fields shared by the Part IV denoisers (latent, cascade base, super-resolution)
 _PART4_TRAINING: dict[str, dict[str, Any]] = {
     "cpu": dict(batch_size=64, num_train_steps=3000, learning_rate=1e-3, warmup_steps=100),
-    "full": dict(batch_size=128, num_train_steps=20000, learning_rate=2e-4, ema_decay=0.9995,
-                 checkpoint_every=2000),
+    "full": dict(
+        batch_size=128,
+        num_train_steps=20000,
+        learning_rate=2e-4,
+        ema_decay=0.9995,
+        checkpoint_every=2000,
+    ),
 }
 
 
 def _part4_smoke(batch_size: int, num_train_steps: int) -> dict[str, Any]:
     """The smoke profile's training fields: seconds on 256 digits, no periodic checkpoints."""
-    return dict(batch_size=batch_size, num_train_steps=num_train_steps, num_train_images=256,
-                log_every=5, checkpoint_every=0, warmup_steps=5)
+    return dict(
+        batch_size=batch_size,
+        num_train_steps=num_train_steps,
+        num_train_images=256,
+        log_every=5,
+        checkpoint_every=0,
+        warmup_steps=5,
+    )
 
 
 # the latent denoiser per profile: (UNet fields, training fields); latents are 4 x 7 x 7
@@ -123,8 +134,12 @@ def _mnist_latent(profile: str) -> TrainConfig:
     """
     unet, train = _LATENT_SIZES[profile]
     model = UNetConfig(
-        in_channels=4, out_channels=4, image_size=7, channel_mults=(1,),
-        attention_resolutions=(7,), **unet,
+        in_channels=4,
+        out_channels=4,
+        image_size=7,
+        channel_mults=(1,),
+        attention_resolutions=(7,),
+        **unet,
     )
     return TrainConfig(name="mnist-latent", autoencoder="mnist-autoencoder", model=model, **train)
 
@@ -138,12 +153,22 @@ def _mnist_sd(profile: str) -> TrainConfig:
     unet, train = _LATENT_SIZES[profile]
     text = dict(_TEXT_SIZES[profile], vocabulary=caption_vocabulary())
     model = TextUNetConfig(
-        in_channels=4, out_channels=4, image_size=7, channel_mults=(1,),
-        attention_resolutions=(7,), text_encoder="transformer", **unet, **text,
+        in_channels=4,
+        out_channels=4,
+        image_size=7,
+        channel_mults=(1,),
+        attention_resolutions=(7,),
+        text_encoder="transformer",
+        **unet,
+        **text,
     )
     return TrainConfig(
-        name="mnist-sd", conditioning="text", model_kind="text-unet",
-        autoencoder="mnist-autoencoder", model=model, **train,
+        name="mnist-sd",
+        conditioning="text",
+        model_kind="text-unet",
+        autoencoder="mnist-autoencoder",
+        model=model,
+        **train,
     )
 
 
@@ -166,18 +191,33 @@ _LOWRES_SIZES: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
 # the 14 -> 28 super-resolution diffusion model: (UNet fields, training fields)
 _SR_SIZES: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     "smoke": (
-        dict(base_channels=8, channel_mults=(1, 2), num_res_blocks=1, num_heads=2,
-             attention_resolutions=()),
+        dict(
+            base_channels=8,
+            channel_mults=(1, 2),
+            num_res_blocks=1,
+            num_heads=2,
+            attention_resolutions=(),
+        ),
         _part4_smoke(batch_size=16, num_train_steps=20),
     ),
     "cpu": (
-        dict(base_channels=16, channel_mults=(1, 2), num_res_blocks=1, num_heads=4,
-             attention_resolutions=()),
+        dict(
+            base_channels=16,
+            channel_mults=(1, 2),
+            num_res_blocks=1,
+            num_heads=4,
+            attention_resolutions=(),
+        ),
         _PART4_TRAINING["cpu"],
     ),
     "full": (
-        dict(base_channels=64, channel_mults=(1, 2, 2), num_res_blocks=2, num_heads=4,
-             attention_resolutions=(7,)),
+        dict(
+            base_channels=64,
+            channel_mults=(1, 2, 2),
+            num_res_blocks=2,
+            num_heads=4,
+            attention_resolutions=(7,),
+        ),
         _PART4_TRAINING["full"],
     ),
 }
@@ -198,8 +238,12 @@ def _mnist_imagen_base(profile: str) -> TrainConfig:
         **_lowres_unet(profile), text_encoder="minilm", text_dim=384, text_conditioning="both"
     )
     return TrainConfig(
-        name="mnist-imagen-base", conditioning="text", model_kind="text-unet", resolution=14,
-        model=model, **_LOWRES_SIZES[profile][1],
+        name="mnist-imagen-base",
+        conditioning="text",
+        model_kind="text-unet",
+        resolution=14,
+        model=model,
+        **_LOWRES_SIZES[profile][1],
     )
 
 
@@ -208,8 +252,12 @@ def _mnist_imagen_sr(profile: str) -> TrainConfig:
     unet, train = _SR_SIZES[profile]
     model = SuperResUNetConfig(image_size=28, low_res_size=14, **unet)
     return TrainConfig(
-        name="mnist-imagen-sr", conditioning="low-res", model_kind="sr-unet", cond_drop_prob=0.0,
-        model=model, **train,
+        name="mnist-imagen-sr",
+        conditioning="low-res",
+        model_kind="sr-unet",
+        cond_drop_prob=0.0,
+        model=model,
+        **train,
     )
 
 
@@ -221,8 +269,12 @@ def _mnist_unclip_decoder(profile: str) -> TrainConfig:
     """
     model = UNetConfig(**_lowres_unet(profile), cond_dim=64)
     return TrainConfig(
-        name="mnist-unclip-decoder", conditioning="clip-image", clip="mnist-clip",
-        resolution=14, model=model, **_LOWRES_SIZES[profile][1],
+        name="mnist-unclip-decoder",
+        conditioning="clip-image",
+        clip="mnist-clip",
+        resolution=14,
+        model=model,
+        **_LOWRES_SIZES[profile][1],
     )
 
 

@@ -121,7 +121,7 @@ def draw_samples(
     card's ``sampling`` default; ``clip_x0`` (clip the predicted clean image to [-1, 1] at
     each step) is off unless the card or the caller turns it on; ``dynamic_threshold`` (the
     percentile of Imagen's dynamic thresholding, DDIM only) likewise. ``precision`` is the
-    samplers' (``"fp32"``, ``"bf16"`` or ``"auto"``; see :func:`~ddpm_tutorial.reverse_process.at_precision`).
+    samplers' (``"fp32"``, ``"bf16"``, ``"fp16"`` or ``"auto"``; see :func:`~ddpm_tutorial.reverse_process.at_precision`).
 
     Raises:
         ValueError: for an unknown sampler, a label the model does not take, a prompt

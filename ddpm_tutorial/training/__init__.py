@@ -5,9 +5,11 @@
 * :mod:`~ddpm_tutorial.training.lr`: the learning-rate schedules both use;
 * :mod:`~ddpm_tutorial.training.ema`: the exponential moving average of the weights;
 * :mod:`~ddpm_tutorial.training.monitor`: the loss, watched without stalling the device;
-* :mod:`~ddpm_tutorial.training.state`: resumable state on disk.
+* :mod:`~ddpm_tutorial.training.state`: resumable state on disk;
+* :mod:`~ddpm_tutorial.training.distributed`: several processes under ``torchrun``.
 """
 
+from .distributed import World, current_world, init_from_environment
 from .ema import EMA
 from .fit import fit
 from .loop import NonFiniteLossError, TrainState, evaluate_loss, train_denoiser
@@ -18,8 +20,11 @@ __all__ = [
     "EMA",
     "NonFiniteLossError",
     "TrainState",
+    "World",
+    "current_world",
     "evaluate_loss",
     "fit",
+    "init_from_environment",
     "load_training_state",
     "one_cycle",
     "save_training_state",

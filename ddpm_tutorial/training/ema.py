@@ -4,6 +4,11 @@
 warmed up as ``d = min(decay, (1 + n) / (10 + n))`` after n updates so that early averages
 are not dominated by the random initialisation. Ho et al. (2020) sample from the EMA weights
 (decay 0.9999); averaging smooths out the noise of the last steps of SGD.
+
+Under float16 training a step whose gradients overflow is skipped by the loss scaler, and the
+weights do not move; :meth:`EMA.update` is then told ``skip`` and leaves the average where it
+was too, on the device, without reading anything back. The count n still advances, so the
+decay's warm-up follows the training step, as the learning rate's warm-up does.
 """
 
 from __future__ import annotations
@@ -11,7 +16,7 @@ from __future__ import annotations
 import copy
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 
 __all__ = ["EMA"]
 
@@ -31,11 +36,20 @@ class EMA:
         return min(self.decay, (1 + self.num_updates) / (10 + self.num_updates))
 
     @torch.no_grad()
-    def update(self, model: nn.Module) -> None:
-        """Move the average toward ``model``'s current weights (buffers are copied)."""
+    def update(self, model: nn.Module, skip: Tensor | None = None) -> None:
+        """Move the average toward ``model``'s current weights (buffers are copied).
+
+        Args:
+            model: the network being trained.
+            skip: optional bool scalar tensor (on the weights' device): where True, the
+                optimizer skipped this step, and the average is left as it is.
+        """
         d = self.current_decay()
+        weight: float | Tensor = 1.0 - d
+        if skip is not None:
+            weight = (~skip).to(torch.float32) * (1.0 - d)
         for p_ema, p in zip(self.model.parameters(), model.parameters()):
-            p_ema.lerp_(p.detach(), 1.0 - d)
+            p_ema.lerp_(p.detach(), weight)
         for b_ema, b in zip(self.model.buffers(), model.buffers()):
             b_ema.copy_(b)
         self.num_updates += 1

@@ -11,30 +11,41 @@ when the loss is not finite, and periodic checkpoints that
 :func:`~ddpm_tutorial.runs.run.run_training` resumes from exactly: every random number
 (batches, steps, noise, condition dropout) comes from one ``torch.Generator`` whose state is
 saved with the weights and the optimizer (:mod:`~ddpm_tutorial.training.state`).
+
+The draws of a step are those of :func:`~ddpm_tutorial.losses.noise_prediction_loss`, in its
+order (the batch's indices, then ``t``, the noise and the dropout mask), made for the whole
+batch; under ``torchrun`` each process keeps its rows of them
+(:mod:`~ddpm_tutorial.training.distributed`), so N processes train exactly what one process
+trains on the same global batch. Under ``precision="fp16"`` the loss is scaled
+(:func:`~ddpm_tutorial.precision.grad_scaler`); a step whose gradients overflow changes
+neither the weights nor their moving average.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from ..losses import noise_prediction_loss
-from ..precision import autocast, resolve_precision, uses_channels_last
+from ..forward_process import add_noise
+from ..losses import noise_prediction_loss, sample_steps
+from ..precision import autocast, grad_scaler, resolve_precision, uses_channels_last
 from ..runtime import default_device
 from ..schedules import NoiseSchedule
+from .distributed import World, current_world
 from .ema import EMA
 from .lr import warmup_lr
-from .monitor import LossMonitor, NonFiniteLossError
+from .monitor import LossMonitor
 
 __all__ = [
     "DenoiserTraining",
-    "NonFiniteLossError",
     "TrainState",
     "evaluate_loss",
     "index_condition",
@@ -66,7 +77,11 @@ class DenoiserTraining(Protocol):
 
 @dataclass
 class TrainState:
-    """Everything that changes during training (and is saved to resume it)."""
+    """Everything that changes during training (and is saved to resume it).
+
+    ``scaler`` is the float16 loss scaler (None in fp32 and bf16); :func:`train_denoiser`
+    makes it on the first fp16 step.
+    """
 
     model: nn.Module
     ema: EMA
@@ -75,6 +90,7 @@ class TrainState:
     step: int = 0
     losses: list[tuple[int, float]] = field(default_factory=list)
     wall_time_s: float = 0.0
+    scaler: torch.amp.GradScaler | None = None
 
     @classmethod
     def create(cls, model: nn.Module, config: DenoiserTraining) -> TrainState:
@@ -120,6 +136,7 @@ def train_denoiser(
     device: torch.device | str | None = None,
     progress: bool = True,
     on_checkpoint: Callable[[TrainState], None] | None = None,
+    world: World | None = None,
 ) -> TrainState:
     """Train ``model`` to predict noise on ``data`` until ``config.num_train_steps``.
 
@@ -128,21 +145,30 @@ def train_denoiser(
         data: clean training examples, shape (N, C, H, W) in [-1, 1] or (N, D).
         schedule: the noise schedule.
         config: batch size, steps, learning rate, EMA decay, seed, logging and checkpointing.
+            ``config.batch_size`` is the global batch: under torchrun each of the processes
+            computes ``batch_size / world_size`` of its rows.
         cond: optional per-example condition with N rows: (N,) int64 labels for a
             class-conditional model, (N, L) token ids or a dict of (N, ...) text features for a
             text-conditional one. It is dropped with ``config.cond_drop_prob`` per example.
         state: a :class:`TrainState` to continue from (default: a fresh one).
         device: where to train (default: :func:`~ddpm_tutorial.runtime.default_device`).
-        progress: show a tqdm progress bar.
-        on_checkpoint: called with the state every ``config.checkpoint_every`` steps.
+        progress: show a tqdm progress bar (in the first process only).
+        on_checkpoint: called with the state every ``config.checkpoint_every`` steps, in every
+            process (the caller decides who writes; see :attr:`World.is_main`).
+        world: the processes training together (default: the process group in force, or this
+            process alone; see :mod:`~ddpm_tutorial.training.distributed`).
 
     Returns:
         The final :class:`TrainState`; ``state.ema.model`` holds the averaged weights.
 
     Raises:
-        NonFiniteLossError: if the loss becomes NaN or infinite.
+        NonFiniteLossError: if the loss becomes NaN or infinite (reported at the next logging
+            point, with the step where it happened).
+        ValueError: ``config.batch_size`` does not divide among the processes.
     """
     device = torch.device(device) if device is not None else default_device()
+    world = world if world is not None else current_world()
+    rows = world.rows(config.batch_size)  # this process's share of every global batch
     if data.ndim < 2 or data.shape[0] < 1:
         raise ValueError(f"data must have shape (N, ...) with N >= 1; got {tuple(data.shape)}")
     if cond is not None and _condition_rows(cond) != data.shape[0]:
@@ -156,40 +182,45 @@ def train_denoiser(
     state.ema.model.to(device)
     data = data.to(device)
     precision = resolve_precision(config.precision, device)
+    if precision == "fp16" and state.scaler is None:
+        state.scaler = grad_scaler(precision, device)
+    scaler = state.scaler if precision == "fp16" else None
     if data.ndim == 4 and uses_channels_last(precision, device):
         # oneDNN's fp32 convolutions are faster channels-last; the batches inherit the layout
         model.to(memory_format=torch.channels_last)
         data = data.contiguous(memory_format=torch.channels_last)
     cond = _condition_to(cond, device)
-    N = data.shape[0]
+    net = world.wrap(model, device)  # DistributedDataParallel under torchrun, else model itself
+    N, B, g = data.shape[0], config.batch_size, state.generator
+    drop = config.cond_drop_prob if cond is not None else 0.0
     bar = None
-    if progress:
+    if progress and world.is_main:
         bar = tqdm(total=config.num_train_steps, initial=state.step, desc=config.name, leave=False)
     monitor = LossMonitor()
     start = time.perf_counter() - state.wall_time_s
     hint = f"lower the learning rate (now {config.learning_rate}) or check the data for NaNs"
     while state.step < config.num_train_steps:
-        idx = torch.randint(0, N, (config.batch_size,), generator=state.generator).to(device)
-        x0 = data[idx]
+        # Algorithm 1's draws for the whole global batch, in noise_prediction_loss's order;
+        # every process makes the same ones and keeps its own rows
+        idx = torch.randint(0, N, (B,), generator=g)[rows].to(device)  # x0 ~ q(x0)
+        t = sample_steps(B, schedule, generator=g)[rows].to(device)  # t ~ Uniform{0..T-1}
+        noise = torch.randn((B, *data.shape[1:]), generator=g)[rows].to(device)  # ~ N(0, I)
+        keep = (torch.rand(B, generator=g) >= drop)[rows].to(device) if cond is not None else None
+        x0, batch_cond = data[idx], index_condition(cond, idx)
         for group in state.optimizer.param_groups:
             group["lr"] = warmup_lr(state.step, config.learning_rate, config.warmup_steps)
-        batch_cond = index_condition(cond, idx)
-        with autocast(precision, device):  # bf16 matmuls and convolutions, fp32 weights and loss
-            loss = noise_prediction_loss(
-                model,
-                x0,
-                schedule,
-                cond=batch_cond,
-                cond_drop_prob=config.cond_drop_prob if cond is not None else 0.0,
-                generator=state.generator,
+        with autocast(precision, device):  # 16-bit matmuls and convolutions, fp32 weights
+            x_t = add_noise(x0, t, noise, schedule)
+            eps_pred = net(x_t, t) if cond is None else net(x_t, t, batch_cond, cond_mask=keep)
+        if eps_pred.shape != noise.shape:
+            raise ValueError(
+                f"the model returned shape {tuple(eps_pred.shape)}; a noise predictor must "
+                f"return the shape of x_t, {tuple(noise.shape)}"
             )
-        monitor.add(state.step, loss)  # stays on the device until the next logging point
-        state.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if config.grad_clip > 0:
-            nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-        state.optimizer.step()
-        state.ema.update(model)
+        loss = F.mse_loss(eps_pred.float(), noise.float())  # eq. 14, in float32
+        monitor.add(state.step, world.mean(loss))  # the global batch's; read at logging points
+        skipped = _optimizer_step(state, model, loss, config.grad_clip, scaler)
+        state.ema.update(model, skip=skipped)
         state.step += 1
         if state.step % config.log_every == 0 or state.step == config.num_train_steps:
             monitor.check(hint)
@@ -210,6 +241,37 @@ def train_denoiser(
         bar.close()
     model.eval()
     return state
+
+
+def _optimizer_step(
+    state: TrainState,
+    model: nn.Module,
+    loss: Tensor,
+    grad_clip: float,
+    scaler: torch.amp.GradScaler | None,
+) -> Tensor | None:
+    """Backward pass, gradient clipping and the AdamW step; returns whether it was skipped.
+
+    Without a scaler: ``loss.backward()``, clip, step; returns None (never skipped). With the
+    float16 scaler: the scaled loss's backward pass, the gradients unscaled before clipping (so
+    ``grad_clip`` applies to the true gradients), then ``scaler.step``, which skips the step if
+    any gradient is inf or NaN. The returned bool tensor, on the device, says whether it did:
+    the gradient norm is not finite exactly when some gradient is not (the unscaled float16
+    gradients are far below the float32 range of their norm). Nothing is read back to the CPU.
+    """
+    state.optimizer.zero_grad(set_to_none=True)
+    if scaler is None:
+        loss.backward()
+        if grad_clip > 0:
+            nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+        state.optimizer.step()
+        return None
+    scaler.scale(loss).backward()
+    scaler.unscale_(state.optimizer)
+    norm = nn.utils.clip_grad_norm_(model.parameters(), grad_clip if grad_clip > 0 else math.inf)
+    scaler.step(state.optimizer)
+    scaler.update()
+    return ~torch.isfinite(norm)
 
 
 @torch.no_grad()

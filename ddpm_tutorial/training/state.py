@@ -1,8 +1,9 @@
-"""Resumable training state on disk: weights, EMA, optimizer and every random generator.
+"""Resumable training state on disk: weights, EMA, optimizer, loss scaler and random generators.
 
 :func:`save_training_state` writes ``checkpoint.safetensors`` (tensors only, nothing to
-unpickle) and ``checkpoint.json`` (the step, the loss curve and whatever the caller adds, such
-as the run's config and commands); :func:`load_training_state` puts them back into a fresh
+unpickle) and ``checkpoint.json`` (the step, the loss curve, the float16 loss scaler's scale and
+growth count, and whatever the caller adds, such as the run's config and commands);
+:func:`load_training_state` puts them back into a fresh
 :class:`~ddpm_tutorial.training.loop.TrainState`, so that a resumed run ends exactly where an
 uninterrupted one would.
 """
@@ -18,6 +19,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
+from ..precision import grad_scaler
 from .loop import DenoiserTraining, TrainState
 
 __all__ = ["load_training_state", "read_training_meta", "save_training_state"]
@@ -55,6 +57,7 @@ def save_training_state(
         "ema_num_updates": state.ema.num_updates,
         "losses": state.losses,
         "wall_time_s": state.wall_time_s,
+        "grad_scaler": state.scaler.state_dict() if state.scaler is not None else None,
         **dict(meta or {}),
         "param_groups": state.optimizer.state_dict()["param_groups"],
     }
@@ -104,4 +107,8 @@ def load_training_state(
     state.step = meta["step"]
     state.losses = [tuple(x) for x in meta["losses"]]  # type: ignore[misc]
     state.wall_time_s = meta["wall_time_s"]
+    if meta.get("grad_scaler") is not None:  # float16: the scale and its growth count, exactly
+        state.scaler = grad_scaler(config.precision, device)
+        if state.scaler is not None:
+            state.scaler.load_state_dict(meta["grad_scaler"])
     return state

@@ -66,3 +66,15 @@ def test_the_averaged_copy_is_frozen_in_eval_mode_and_separate():
     assert not any(p.requires_grad for p in ema.model.parameters())
     assert all(p.requires_grad for p in net.parameters())
     assert ema.model is not net
+
+
+def test_a_skipped_step_leaves_the_average_where_it_was_and_a_kept_one_moves_it():
+    net = _net(1.0)
+    skipped, kept, plain = EMA(_net(0.0), 0.5), EMA(_net(0.0), 0.5), EMA(_net(0.0), 0.5)
+    skipped.update(net, skip=torch.tensor(True))
+    kept.update(net, skip=torch.tensor(False))
+    plain.update(net)
+    assert all(float(p.abs().max()) == 0.0 for p in skipped.model.parameters())
+    assert skipped.num_updates == 1, "the count follows the training step"
+    for a, b in zip(kept.model.parameters(), plain.model.parameters()):
+        assert torch.equal(a, b) and float(a.max()) > 0
