@@ -19,7 +19,7 @@ from ._validation import check_images
 from .forward_process import add_noise
 from .schedules import NoiseSchedule
 
-__all__ = ["noise_prediction_loss", "sample_steps"]
+__all__ = ["denoising_loss", "noise_prediction_loss", "sample_steps"]
 
 Denoiser = Callable[..., Tensor]
 
@@ -69,15 +69,45 @@ def noise_prediction_loss(
     t = sample_steps(B, schedule, device=x0.device, generator=generator)
     noise = torch.randn(x0.shape, generator=generator, device=gen_device, dtype=x0.dtype)
     noise = noise.to(x0.device)
-    x_t = add_noise(x0, t, noise, schedule)
-    if cond is None:
-        eps_pred = model(x_t, t)
-    else:
+    keep = None
+    if cond is not None:
         keep = torch.rand(B, generator=generator, device=gen_device).to(x0.device) >= cond_drop_prob
-        eps_pred = model(x_t, t, cond, cond_mask=keep)
+    return denoising_loss(model, x0, t, noise, schedule, cond=cond, keep=keep)
+
+
+def denoising_loss(
+    model: Denoiser,
+    x0: Tensor,
+    t: Tensor,
+    noise: Tensor,
+    schedule: NoiseSchedule,
+    *,
+    cond: Any = None,
+    keep: Tensor | None = None,
+) -> Tensor:
+    """``|| noise - model(x_t, t) ||^2`` for given draws (Ho et al. 2020, eq. 14).
+
+    :func:`noise_prediction_loss` draws ``t``, the noise and the dropout mask and calls this;
+    a loop that draws them itself (the distributed training loop draws a global batch and
+    keeps its slice) calls it directly.
+
+    Args:
+        model: the denoiser, as in :func:`noise_prediction_loss`.
+        x0: clean images, shape (B, C, H, W).
+        t: steps, int64, shape (B,).
+        noise: the noise, shape of ``x0``.
+        schedule: the noise schedule.
+        cond: optional condition, passed to the model with ``cond_mask=keep``.
+        keep: (B,) bool, False where an example's condition is dropped (None: keep all).
+
+    Returns:
+        The mean squared error in float32, a scalar tensor.
+    """
+    x_t = add_noise(x0, t, noise, schedule)
+    eps_pred = model(x_t, t) if cond is None else model(x_t, t, cond, cond_mask=keep)
     if eps_pred.shape != noise.shape:
         raise ValueError(
             f"the model returned shape {tuple(eps_pred.shape)}; a noise predictor must return "
             f"the shape of x_t, {tuple(noise.shape)}"
         )
-    return F.mse_loss(eps_pred.float(), noise.float())  # in float32 under bf16 autocast too
+    return F.mse_loss(eps_pred.float(), noise.float())  # in float32 under 16-bit autocast too

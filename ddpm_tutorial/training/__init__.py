@@ -12,8 +12,9 @@
 from .distributed import World, current_world, init_from_environment
 from .ema import EMA
 from .fit import fit
-from .loop import NonFiniteLossError, TrainState, evaluate_loss, train_denoiser
+from .loop import TrainState, evaluate_loss, train_denoiser
 from .lr import one_cycle, warmup_lr
+from .monitor import NonFiniteLossError
 from .state import load_training_state, save_training_state
 
 __all__ = [

@@ -30,12 +30,10 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from ..forward_process import add_noise
-from ..losses import noise_prediction_loss, sample_steps
+from ..losses import denoising_loss, noise_prediction_loss, sample_steps
 from ..precision import autocast, grad_scaler, resolve_precision, uses_channels_last
 from ..runtime import default_device
 from ..schedules import NoiseSchedule
@@ -210,14 +208,7 @@ def train_denoiser(
         for group in state.optimizer.param_groups:
             group["lr"] = warmup_lr(state.step, config.learning_rate, config.warmup_steps)
         with autocast(precision, device):  # 16-bit matmuls and convolutions, fp32 weights
-            x_t = add_noise(x0, t, noise, schedule)
-            eps_pred = net(x_t, t) if cond is None else net(x_t, t, batch_cond, cond_mask=keep)
-        if eps_pred.shape != noise.shape:
-            raise ValueError(
-                f"the model returned shape {tuple(eps_pred.shape)}; a noise predictor must "
-                f"return the shape of x_t, {tuple(noise.shape)}"
-            )
-        loss = F.mse_loss(eps_pred.float(), noise.float())  # eq. 14, in float32
+            loss = denoising_loss(net, x0, t, noise, schedule, cond=batch_cond, keep=keep)
         monitor.add(state.step, world.mean(loss))  # the global batch's; read at logging points
         skipped = _optimizer_step(state, model, loss, config.grad_clip, scaler)
         state.ema.update(model, skip=skipped)
