@@ -47,7 +47,8 @@ def test_the_shipped_text_models_draw_the_prompted_digit_through_the_command_lin
     out = tmp_path / "s.npy"
     weights = str(DATA / "checkpoints" / f"{name}.safetensors")
     argv = ["sample", "--checkpoint", weights, "--prompt", "a handwritten 7"]
-    assert main([*argv, "--num-samples", "10", "--steps", "10", "--out", str(out)]) == 0
+    # at the card's default steps: with 10 DDIM steps the MiniLM model's 7s are speckled
+    assert main([*argv, "--num-samples", "10", "--out", str(out)]) == 0
     (tmp_path / "p.txt").write_text("a handwritten 7\n" * 10)
     metrics = evaluate_samples_file(out, prompts=tmp_path / "p.txt")
     assert metrics["prompted_digit"]["accuracy"] >= 0.8

@@ -83,6 +83,10 @@ PINS: dict[str, tuple[tuple[str, ...], Callable[[], torch.Tensor]]] = {
         ("mnist-features",),
         lambda: load_checkpoint("mnist-features").model.features(_digits()),
     ),
+    "style_features": (
+        ("mnist-style-features",),
+        lambda: load_checkpoint("mnist-style-features").model.features(_digits()),
+    ),
     "clip_img": (
         ("mnist-clip",),
         lambda: load_checkpoint("mnist-clip").model.encode_image(_digits()),
@@ -113,7 +117,10 @@ def draw(name: str) -> np.ndarray:
 
 def compare(name: str) -> str | None:
     """None if pin ``name`` holds; else a sentence saying what moved."""
-    record = json.loads((PINNED / "pins.json").read_text())[name]
+    records = json.loads((PINNED / "pins.json").read_text())
+    if name not in records:
+        return f"{name}: no pin yet; write it with --write"
+    record = records[name]
     if record["sha256"] != sha256s(PINS[name][0]):
         return f"{name}: a checkpoint it reads was retrained; refresh with --write"
     expected = np.load(PINNED / f"{name}.npy")

@@ -45,7 +45,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Copy RUN/model.safetensors and its card to DEST/NAME.safetensors + "
         "NAME.json and record its sha256 in DEST/../registry.json",
     )
-    pub.add_argument("--run", required=True, help="run folder, weights file or model card")
+    pub.add_argument(
+        "--run", dest="run_dir", required=True, help="run folder, weights file or model card"
+    )
     pub.add_argument("--name", required=True, help="checkpoint name, e.g. mnist-ddpm")
     pub.add_argument(
         "--dest", type=Path, default=Path("data/checkpoints"), help="destination folder"
@@ -101,7 +103,7 @@ def _publish(args: argparse.Namespace) -> int:
     if args.clip_x0 is not None:
         sampling["clip_x0"] = args.clip_x0
     card = publish_checkpoint(
-        args.run, args.name, args.dest, metrics=metrics, sampling=sampling or None
+        args.run_dir, args.name, args.dest, metrics=metrics, sampling=sampling or None
     )
     print(f"published {args.name}: {card['weights_bytes']} bytes, sha256 {card['sha256'][:12]}...")
     return 0

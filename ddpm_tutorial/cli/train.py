@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 
 from ..metrics.classifier import run_classifier_training
-from ..metrics.features import run_feature_training
+from ..metrics.features import FEATURE_KINDS, run_feature_training
 from ..runs.config import DENOISER_CONFIGS, TrainConfig
 from ..runs.configs import CONFIG_NAMES, get_config
 from ..runs.run import run_training
@@ -38,17 +38,22 @@ AUX_TRAINERS = {
     "train-classifier": (
         run_classifier_training,
         "train the MNIST digit classifier used to judge samples",
-        "Train a small CNN on the held-out MNIST split (digits the diffusion models never see) "
-        "and write DIR/model.safetensors with its card",
+        "Train a small CNN on the MNIST training split, measure its accuracy on the held-out "
+        "split (the 'real' digits the chapters score, which it never sees) and write "
+        "DIR/model.safetensors with its card",
         3000,
     ),
     "train-features": (
         run_feature_training,
-        "train mnist-features, the feature network of the offline FID",
-        "Train the FID feature network on the training split, measure its accuracy on the "
-        "held-out split, validate its FID (real digits near zero; blurred, noised and "
-        "pixel-shuffled digits worse) and write DIR/model.safetensors with its card",
-        1500,
+        "train the feature network of the offline FID (mnist-style-features by default)",
+        "Train the FID feature network on the training split as a digit classifier, measure "
+        "its accuracy on the held-out split, run the sensitivity suite of its FID (every "
+        "corruption family must raise FID monotonically, its mildest level above the "
+        "real-vs-real floor) and write DIR/model.safetensors with its card. --kind "
+        "style-feature-net (the default) reads the network at three depths, 160 features "
+        "(mnist-style-features); --kind feature-net is the first recipe, its 64-d "
+        "penultimate layer (mnist-features)",
+        1000,
     ),
     "train-clip": (
         run_clip_training,
@@ -145,6 +150,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         aux.add_argument(
             "--threads", type=int, default=None, help="torch CPU threads (default: torch's)"
         )
+        if command == "train-features":
+            aux.add_argument(
+                "--kind",
+                choices=tuple(FEATURE_KINDS),
+                default="style-feature-net",
+                help="style-feature-net: 160 features at three depths (mnist-style-features, "
+                "the default); feature-net: the first recipe's 64-d layer (mnist-features)",
+            )
         aux.set_defaults(run=_train_aux)
 
 
@@ -198,12 +211,14 @@ def _train_aux(args: argparse.Namespace) -> int:
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     trainer = AUX_TRAINERS[args.command][0]
+    extra = {"kind": args.kind} if getattr(args, "kind", None) else {}
     card = trainer(
         args.out,
         steps=args.steps,
         seed=args.seed,
         data_source=args.data_source,
         command=args.command_line,
+        **extra,
     )
     print(json.dumps(card["metrics"], indent=2))
     return 0

@@ -21,7 +21,7 @@ from torch import nn
 from ..checkpoints import Checkpoint, checkpoint_dirs, load_checkpoint
 from ..metrics.classifier import load_digit_classifier, prompted_digit_accuracy
 from ..metrics.clip_score import clip_score, load_clip
-from ..metrics.fid import fid
+from ..metrics.fid import DEFAULT_FEATURES, fid
 from ..models import count_parameters
 from ..systems import ImagenSystem, UnCLIPSystem, find_system_card, load_system
 from ..systems.clip import captioned_digits
@@ -73,10 +73,15 @@ def score_samples(
     *,
     clip: nn.Module | None = None,
     classifier: nn.Module | None = None,
+    features: str = DEFAULT_FEATURES,
 ) -> dict[str, float]:
-    """FID (held-out digits), mean CLIP score and prompted-digit accuracy of one sample set."""
+    """FID (held-out digits), mean CLIP score and prompted-digit accuracy of one sample set.
+
+    FID uses ``features`` (default ``mnist-style-features``; see
+    :mod:`ddpm_tutorial.metrics.fid`).
+    """
     return {
-        "fid": round(fid(samples), 3),
+        "fid": round(fid(samples, features=features), 3),
         "clip_score": round(float(clip_score(clip or load_clip(), samples, prompts).mean()), 3),
         "prompted_digit_accuracy": prompted_digit_accuracy(
             samples, prompts, classifier or load_digit_classifier()

@@ -1,9 +1,11 @@
 """The digit judge: a small MNIST classifier that says whether samples look like digits.
 
-It is trained only on the held-out split (``load_mnist("test")``: digits no diffusion model of
-the book trains on) with random shifts, rotations and scalings as augmentation, and its
-accuracy is measured on the training split, which it never sees. Applied to generated
-samples it gives two numbers that track sample quality before the book introduces FID:
+It is trained on the training split only (``load_mnist("train")``, the digits the diffusion
+models learn from) with random shifts, rotations and scalings as augmentation, and its accuracy
+is measured on the held-out split (``load_mnist("test")``), which it never sees. So when a
+chapter scores real held-out digits as the "real" row beside the samples, the judge has not
+seen them either. Applied to generated samples it gives two numbers that track sample quality
+before the book introduces FID:
 
 * the fraction of samples it classifies with confidence above 0.9 (digits that look like
   one digit), and
@@ -91,7 +93,7 @@ def predict_proba(model: nn.Module, images: Tensor, batch_size: int = 500) -> Te
 def digit_quality(
     images: Tensor, classifier: nn.Module | None = None, threshold: float = 0.9
 ) -> dict[str, Any]:
-    """How digit-like a batch of samples is, judged by the held-out digit classifier.
+    """How digit-like a batch of samples is, judged by the digit classifier.
 
     Args:
         images: samples, shape (N, 1, 28, 28), in [-1, 1] (values outside are clipped here).
@@ -140,20 +142,24 @@ def run_classifier_training(
     data_source: str = "auto",
     command: str = "",
 ) -> dict[str, Any]:
-    """Train on the held-out split, measure on the training split, write ``out_dir/model.*``."""
-    train = load_mnist(
-        "test", source=data_source, verbose=False
-    )  # digits the diffusion models never see
-    evals = load_mnist("train", source=data_source, verbose=False)
+    """Train ``mnist-classifier`` on the training split, measure it on the held-out split.
+
+    The held-out digits are the "real" rows of the chapters that score samples with this
+    judge, so it must never see them: it trains on ``load_mnist("train")`` only, and its
+    card records its accuracy and confident fraction on ``load_mnist("test")``. Writes
+    ``out_dir/model.safetensors`` and its card.
+    """
+    train = load_mnist("train", source=data_source, verbose=False)
+    held_out = load_mnist("test", source=data_source, verbose=False)  # never trained on
     start = time.perf_counter()
     model = train_digit_classifier(train.images, train.labels, steps=steps, seed=seed)
     wall = time.perf_counter() - start
-    probs = predict_proba(model, evals.images)
+    probs = predict_proba(model, held_out.images)
     conf, pred = probs.max(1)
     metrics = {
-        "accuracy_on_unseen_digits": round(float((pred == evals.labels).double().mean()), 4),
+        "accuracy_on_held_out_digits": round(float((pred == held_out.labels).double().mean()), 4),
         "confident_fraction_real_digits": round(float((conf > 0.9).double().mean()), 4),
-        "evaluated_on": f"{evals.source} {evals.split} split, {len(evals)} digits",
+        "evaluated_on": f"{held_out.source} {held_out.split} split, {len(held_out)} digits",
     }
     return save_classifier(
         model,
@@ -206,7 +212,7 @@ def save_classifier(
 def prompted_digit_accuracy(
     samples: torch.Tensor, prompts: Sequence[str], classifier: torch.nn.Module | None = None
 ) -> dict[str, Any]:
-    """How often the held-out classifier labels a sample as the digit its prompt names.
+    """How often the digit classifier labels a sample as the digit its prompt names.
 
     Args:
         samples: shape (N, 1, 28, 28) in [-1, 1].

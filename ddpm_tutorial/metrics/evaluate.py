@@ -1,9 +1,13 @@
 """Metrics of a file of samples, as ``python -m ddpm_tutorial evaluate`` prints them.
 
 The array's shape and pixel statistics; FID against the held-out digits
-(:func:`~ddpm_tutorial.metrics.fid.fid`, offline features by default); the digit classifier's
-judgement (:func:`~ddpm_tutorial.metrics.classifier.digit_quality`); the attributes measured
-from the samples; and, given one prompt per sample, the CLIP score
+(:func:`~ddpm_tutorial.metrics.fid.fid`, ``mnist-style-features`` by default) with its bootstrap
+interval, n and the real-vs-real floor at n
+(:func:`~ddpm_tutorial.metrics.intervals.score_fid`); KID
+(:func:`~ddpm_tutorial.metrics.kid.kid`); fidelity and diversity apart, precision, recall,
+density and coverage (:func:`~ddpm_tutorial.metrics.precision_recall.prdc`); the digit
+classifier's judgement (:func:`~ddpm_tutorial.metrics.classifier.digit_quality`); the attributes
+measured from the samples; and, given one prompt per sample, the CLIP score
 (:func:`~ddpm_tutorial.metrics.clip_score.clip_score`) and how often the classifier reads the
 digit the prompt asked for (:func:`~ddpm_tutorial.metrics.classifier.prompted_digit_accuracy`).
 """
@@ -20,7 +24,10 @@ import torch
 from ..data.captions import measure_attributes, prompt_digit
 from .classifier import digit_quality, load_digit_classifier, prompted_digit_accuracy
 from .clip_score import clip_score, load_clip
-from .fid import fid, reference_statistics
+from .fid import DEFAULT_FEATURES, extract_features, real_features, reference_statistics
+from .intervals import score_fid
+from .kid import kid
+from .precision_recall import prdc
 
 __all__ = ["evaluate_samples_file", "load_samples"]
 
@@ -48,10 +55,35 @@ def evaluate_samples_file(
     *,
     prompts: str | os.PathLike[str] | None = None,
     classifier: str = "mnist-classifier",
-    features: str = "mnist-features",
+    features: str = DEFAULT_FEATURES,
     clip: str = "mnist-clip",
+    resamples: int = 200,
+    floor_draws: int = 10,
+    k: int = 5,
+    seed: int = 0,
 ) -> dict[str, Any]:
-    """Metrics of the samples in ``path`` as a JSON-ready dict (``fid``, ``clip_score``, ...)."""
+    """Metrics of the samples in ``path`` as a JSON-ready dict.
+
+    Args:
+        path: an (N, C, H, W) float ``.npy`` written by ``sample``.
+        prompts: a text file with one prompt per sample (CLIP score, prompted digit).
+        classifier: the digit classifier's checkpoint.
+        features: the features of FID, KID and precision/recall.
+        clip: the CLIP checkpoint of the CLIP score.
+        resamples: bootstrap resamples of FID's interval.
+        floor_draws: draws of the real-vs-real floor at n.
+        k: the k of precision, recall, density and coverage.
+        seed: seeds the bootstrap, the floor and KID's subsets.
+
+    Returns:
+        Always ``samples``, ``num_samples``, ``shape`` and pixel statistics. For digits
+        (N, 1, 28, 28): ``fid`` (the point estimate) and ``fid_reference`` as before, and
+        ``fid_score`` (value, interval, interval method, n, ``floor_at_n``), ``kid`` (mean and
+        sd over 100 subsets of min(1,000, N/2) from each set), ``precision``, ``recall``,
+        ``density``, ``coverage`` (with ``prdc_k``; left out with a note when N <= k),
+        ``digit_classifier``, ``attributes``; with prompts, ``clip_score`` and
+        ``prompted_digit``.
+    """
     x = load_samples(path)
     out: dict[str, Any] = {
         "samples": str(path),
@@ -71,10 +103,36 @@ def evaluate_samples_file(
     if tuple(x.shape[1:]) == (1, 28, 28):
         if x.shape[0] < 2:
             raise ValueError("FID needs at least 2 samples (hundreds for a useful estimate)")
-        out["fid"] = round(fid(x, features=features), 3)
+        score = score_fid(
+            x, features=features, resamples=resamples, floor_draws=floor_draws, seed=seed
+        )
+        out["fid"] = round(score.value, 3)
         out["fid_reference"] = (
             f"{features} features; held-out MNIST digits ({reference_statistics(features)[2]})"
         )
+        out["fid_score"] = score.as_dict()
+        reference = real_features(features, "test")
+        sample_features = extract_features(x, features)
+        n = int(x.shape[0])  # KID's subsets take half of it (at most 1,000): an informative sd
+        out["kid"] = {
+            k_: round(v, 4) if isinstance(v, float) else v
+            for k_, v in kid(
+                reference, sample_features, subset_size=min(1000, max(2, n // 2)), seed=seed
+            ).items()
+        }
+        if x.shape[0] > k:
+            out.update(
+                {
+                    k_: round(float(v), 4)
+                    for k_, v in prdc(reference, sample_features, k=k).items()
+                    if k_ != "k"
+                }
+            )
+            out["prdc_k"] = k
+        else:
+            out["prdc_note"] = (
+                f"precision, recall, density and coverage need more than k = {k} samples"
+            )
         if prompts is not None:
             out["clip_score"] = round(float(clip_score(load_clip(clip), x, lines).mean()), 3)
         model = load_digit_classifier(classifier)

@@ -9,18 +9,25 @@ Fréchet (2-Wasserstein) distance between them:
     \mathrm{FID} = \lVert \mu_r - \mu_g \rVert^2
         + \operatorname{Tr}\bigl(\Sigma_r + \Sigma_g - 2 (\Sigma_r \Sigma_g)^{1/2}\bigr).
 
-Lower is better; 0 means the two Gaussians are equal. Two feature extractors are provided:
+Lower is better; 0 means the two Gaussians are equal. The feature extractors:
 
-* ``"mnist-features"`` (default, offline): the penultimate layer (64-d) of
-  :class:`~ddpm_tutorial.models.FeatureNet`, a digit classifier the project trains
-  (``python -m ddpm_tutorial train-features``) and ships in ``data/checkpoints``.
+* ``"mnist-style-features"`` (:data:`DEFAULT_FEATURES`, offline): 160 features of
+  :class:`~ddpm_tutorial.models.StyleFeatureNet`, a digit classifier read at three depths
+  (stroke, parts, class), so that FID sees stroke style and within-class variation as well as
+  the digit's class. Trained by ``python -m ddpm_tutorial train-features``; its card records
+  the sensitivity suite (:mod:`ddpm_tutorial.metrics.validation`) that shows it.
+* ``"mnist-features"`` (offline): the book's first features, the 64-d penultimate layer of
+  :class:`~ddpm_tutorial.models.FeatureNet`; it sees the class well and stroke style barely
+  (``train-features --kind feature-net``). Kept so that the metrics chapter can show both.
 * ``"inception"``: torchvision's Inception-v3 pool3 features (2048-d), the extractor of the
   papers; its weights are downloaded by torchvision, so this needs a network. (The papers'
   numbers use the TensorFlow Inception weights of ``pytorch-fid``; torchvision's ImageNet
   weights give close but not identical values.)
 
 FID depends on the number of samples (its estimate is biased upwards for small N), on the
-reference set and on the extractor: only compare FIDs measured the same way. The reference
+reference set and on the extractor: only compare FIDs measured the same way, and report the
+real-vs-real floor at the same N and an interval beside each
+(:mod:`ddpm_tutorial.metrics.intervals`). The reference
 here is the held-out MNIST split (``load_mnist("test")``: 1,000 digits offline, 10,000 with
 torchvision's MNIST), which no diffusion model of the book trains on.
 """
@@ -37,9 +44,10 @@ from torch import Tensor
 
 from ..checkpoints import load_checkpoint
 from ..data.mnist import load_mnist
-from ..models.feature_net import FeatureNet
+from ..models.feature_net import FeatureNet, StyleFeatureNet
 
 __all__ = [
+    "DEFAULT_FEATURES",
     "FeatureExtractor",
     "extract_features",
     "fid",
@@ -49,12 +57,15 @@ __all__ = [
     "inception_feature_extractor",
     "load_feature_extractor",
     "mnist_feature_extractor",
+    "real_features",
     "reference_statistics",
     "sqrt_psd",
 ]
 
 #: images (N, 1, 28, 28) in [-1, 1] -> features (N, D)
 FeatureExtractor = Callable[[Tensor], Tensor]
+#: the features every metric of the book uses unless told otherwise
+DEFAULT_FEATURES = "mnist-style-features"
 
 
 def gaussian_statistics(features: Tensor) -> tuple[Tensor, Tensor]:
@@ -111,12 +122,22 @@ def fid_from_features(features_a: Tensor, features_b: Tensor) -> float:
 
 # ------------------------------------------------------------------------------ extractors
 def mnist_feature_extractor(
-    name: str = "mnist-features", device: torch.device | str = "cpu"
+    name: str = DEFAULT_FEATURES, device: torch.device | str = "cpu"
 ) -> FeatureExtractor:
-    """The shipped :class:`~ddpm_tutorial.models.FeatureNet` as a feature extractor (64-d)."""
+    """A shipped feature network as a feature extractor.
+
+    Args:
+        name: a checkpoint of kind ``style-feature-net`` (160-d,
+            :meth:`~ddpm_tutorial.models.StyleFeatureNet.features`) or ``feature-net`` (64-d,
+            :meth:`~ddpm_tutorial.models.FeatureNet.features`).
+        device: where the network runs; the features come back on the CPU.
+    """
     net = load_checkpoint(name, device=device).model
-    if not isinstance(net, FeatureNet):
-        raise ValueError(f"{name!r} is not a feature-net checkpoint")
+    if not isinstance(net, (FeatureNet, StyleFeatureNet)):
+        raise ValueError(
+            f"{name!r} is a {type(net).__name__}, not a feature network "
+            "(a style-feature-net or feature-net checkpoint)"
+        )
 
     @torch.no_grad()
     def extract(images: Tensor) -> Tensor:
@@ -155,15 +176,15 @@ def inception_feature_extractor(device: torch.device | str = "cpu") -> FeatureEx
 
 
 @functools.lru_cache(maxsize=4)
-def load_feature_extractor(features: str = "mnist-features") -> FeatureExtractor:
-    """``"mnist-features"`` (or another feature-net checkpoint) or ``"inception"``; cached."""
+def load_feature_extractor(features: str = DEFAULT_FEATURES) -> FeatureExtractor:
+    """A feature checkpoint's name (e.g. ``"mnist-style-features"``) or ``"inception"``; cached."""
     if features == "inception":
         return inception_feature_extractor()
     return mnist_feature_extractor(features)
 
 
 def extract_features(
-    images: Tensor, extractor: FeatureExtractor | str = "mnist-features", batch_size: int = 500
+    images: Tensor, extractor: FeatureExtractor | str = DEFAULT_FEATURES, batch_size: int = 500
 ) -> Tensor:
     """Features (N, D) of images (N, 1, 28, 28) in [-1, 1], in batches."""
     if images.ndim != 4 or tuple(images.shape[1:]) != (1, 28, 28):
@@ -177,23 +198,45 @@ def extract_features(
 
 
 @functools.lru_cache(maxsize=8)
-def _reference(features: str, split: str, source: str) -> tuple[Tensor, Tensor, int]:
+def _real_features(features: str, split: str, source: str) -> Tensor:
     real = load_mnist(split, source=source, verbose=False).images  # type: ignore[arg-type]
-    mu, sigma = gaussian_statistics(extract_features(real, features))
-    return mu, sigma, int(real.shape[0])
+    return extract_features(real, features)
+
+
+def real_features(
+    features: str = DEFAULT_FEATURES, split: str = "test", source: str = "auto"
+) -> Tensor:
+    """Features (N, D) of every real digit of ``split``, in the split's order; cached.
+
+    Args:
+        features: the extractor's name (see :func:`load_feature_extractor`).
+        split: ``"test"`` (the held-out digits, FID's reference) or ``"train"``.
+        source: the MNIST source (see :func:`~ddpm_tutorial.data.mnist.load_mnist`).
+
+    Returns:
+        The cached tensor itself: do not modify it in place.
+    """
+    return _real_features(features, split, source)
+
+
+@functools.lru_cache(maxsize=8)
+def _reference(features: str, split: str, source: str) -> tuple[Tensor, Tensor, int]:
+    f = real_features(features, split, source)
+    mu, sigma = gaussian_statistics(f)
+    return mu, sigma, int(f.shape[0])
 
 
 def reference_statistics(
-    features: str = "mnist-features", split: str = "test", source: str = "auto"
+    features: str = DEFAULT_FEATURES, split: str = "test", source: str = "auto"
 ) -> tuple[Tensor, Tensor, int]:
-    """(mu, sigma, N) of the real digits of ``split`` (default: the held-out split); cached."""
+    """(mu (D,), sigma (D, D), N) of the real digits of ``split`` (default: held out); cached."""
     return _reference(features, split, source)
 
 
 def fid(
     samples: Tensor,
     *,
-    features: str = "mnist-features",
+    features: str = DEFAULT_FEATURES,
     reference: Tensor | Literal["test", "train"] = "test",
     source: str = "auto",
 ) -> float:
@@ -201,7 +244,8 @@ def fid(
 
     Args:
         samples: generated (or any) images; values outside [-1, 1] are clipped first.
-        features: ``"mnist-features"`` (offline) or ``"inception"`` (downloads weights).
+        features: ``"mnist-style-features"`` (the default), ``"mnist-features"`` (the
+            book's first, 64-d) or ``"inception"`` (downloads weights).
         reference: a split of MNIST (``"test"``: the held-out digits) or a tensor of images.
         source: MNIST source for a split reference (see ``load_mnist``).
     """

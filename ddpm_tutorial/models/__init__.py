@@ -21,7 +21,7 @@ from .classifier import DigitClassifier, DigitClassifierConfig
 from .clip import CLIP, CLIPConfig
 from .dalle import DALLE, DALLEConfig
 from .embeddings import TimestepEmbedding, sinusoidal_embedding
-from .feature_net import FeatureNet, FeatureNetConfig
+from .feature_net import FeatureNet, FeatureNetConfig, StyleFeatureNet
 from .mlp import MLPConfig, MLPDenoiser
 from .prior import DiffusionPrior, PriorConfig, RegressionPrior
 from .sr_cnn import SuperResConfig, SuperResNet
@@ -47,6 +47,7 @@ __all__ = [
     "MLPDenoiser",
     "PriorConfig",
     "RegressionPrior",
+    "StyleFeatureNet",
     "SuperResConfig",
     "SuperResNet",
     "SuperResUNet",
@@ -71,6 +72,7 @@ MODEL_KINDS: dict[str, tuple[type[nn.Module], type]] = {
     "mlp": (MLPDenoiser, MLPConfig),
     "digit-classifier": (DigitClassifier, DigitClassifierConfig),
     "feature-net": (FeatureNet, FeatureNetConfig),
+    "style-feature-net": (StyleFeatureNet, FeatureNetConfig),
     "clip": (CLIP, CLIPConfig),
     "autoencoder": (Autoencoder, AutoencoderConfig),
     "super-res": (SuperResNet, SuperResConfig),

@@ -38,3 +38,32 @@ def test_a_mistyped_checkpoint_name_lists_the_names_and_suggests_the_nearest(
     assert "checkpoints: mnist-autoencoder, " in err and "mnist-ddpm" in err
     assert "systems: mnist-imagen, mnist-unclip" in err
     assert "looked in " in err and not (tmp_path / "x.npy").exists()
+
+
+def test_publish_copies_a_run_into_a_checkpoint_folder(tmp_path, capsys):
+    from ddpm_tutorial.checkpoints import load_checkpoint
+
+    run = tmp_path / "run"
+    assert (
+        main(
+            [
+                "train",
+                "--config",
+                "toy-moons",
+                "--profile",
+                "smoke",
+                "--out",
+                str(run),
+                "--num-train-steps",
+                "5",
+                "--no-progress",
+                "--threads",
+                "1",
+            ]
+        )
+        == 0
+    )
+    dest = tmp_path / "data" / "checkpoints"
+    assert main(["publish", "--run", str(run), "--name", "toy", "--dest", str(dest)]) == 0
+    assert "published toy" in capsys.readouterr().out
+    assert load_checkpoint(dest / "toy.safetensors").card["name"] == "toy"

@@ -129,7 +129,8 @@ def test_evaluate_prints_fid_and_clip_score(tmp_path, capsys):
 @pytest.mark.parametrize("command", ["train-features", "train-clip", "train-autoencoder"])
 def test_aux_trainers_write_a_card(command, tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(
-        "ddpm_tutorial.metrics.validation.VALIDATION_STRENGTHS", {"blur": (1.0,), "noise": (0.2,)}
+        "ddpm_tutorial.metrics.features.SUITE_SETTINGS",
+        {"n": 100, "repeats": 0, "floor_draws": 3, "families": {"blur": (0.6, 1.0)}},
     )
     assert main([command, "--out", str(tmp_path), "--steps", "2", "--threads", "1"]) == 0
     card = read_card(tmp_path / "model.json")

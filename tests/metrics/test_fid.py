@@ -113,8 +113,9 @@ def test_shipped_features_validate_fid():
 def test_fid_of_real_digits_against_the_reference_split():
     test = load_mnist("test", verbose=False).images
     train = load_mnist("train", verbose=False).images
-    mu, sigma, n = reference_statistics()
-    assert n == test.shape[0] and mu.shape == (64,)
+    mu, sigma, n = reference_statistics()  # the default features: mnist-style-features
+    assert n == test.shape[0] and mu.shape == (160,) and sigma.shape == (160, 160)
+    assert reference_statistics("mnist-features")[0].shape == (64,)  # the book's first
     real = fid(train[torch.randperm(len(train), generator=torch.Generator().manual_seed(0))[:500]])
     noise = fid(torch.rand(500, 1, 28, 28) * 2 - 1)
     assert real < 0.05 * noise
