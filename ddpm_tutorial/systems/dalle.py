@@ -164,8 +164,8 @@ def run_dalle_training(
 
     Writes ``out_dir/model.safetensors`` with a card that records both stages: the tokeniser's
     held-out reconstruction and codebook usage, the transformer's held-out cross-entropy (in
-    nats per image token; ``log(codebook_size)`` is a uniform guess), and the prompted-digit
-    accuracy of 100 samples.
+    nats per image token, on at most 1,000 held-out digits drawn with ``seed``;
+    ``log(codebook_size)`` is a uniform guess), and the prompted-digit accuracy of 100 samples.
     """
     torch.manual_seed(seed)
     model = DALLE(DALLEConfig(vocabulary=caption_vocabulary()))
@@ -185,7 +185,9 @@ def run_dalle_training(
         recon = model.vq.decode(test_tokens)
         first = [c[0] for c in test_captions]
         test_ids = model.encode_prompts(first)
-        _, parts = model.loss(test_ids[:1000], test_tokens[:1000])
+        # at most 1,000 held-out digits, a seeded random subset (a split may be sorted by class)
+        few = torch.randperm(len(first), generator=torch.Generator().manual_seed(seed))[:1000]
+        _, parts = model.loss(test_ids[few], test_tokens[few])
         prompts = [f"a handwritten {d}" for d in range(10) for _ in range(10)]
         samples = model.generate(prompts, generator=torch.Generator().manual_seed(seed))
     metrics = {
