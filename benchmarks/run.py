@@ -265,8 +265,31 @@ def bench_train(batch_size: int = 128, steps_per_round: int = 3, rounds: int = 8
 
 
 # ---------------------------------------------------------------------------- quality per CPU minute
+def _quality(x: torch.Tensor) -> dict[str, Any]:
+    """What a reader's ``evaluate`` reports first: FID on mnist-style-features with its basic
+    bootstrap interval, n and the real-vs-real floor at n; the classifier's confident share."""
+    from ddpm_tutorial.metrics.classifier import digit_quality
+    from ddpm_tutorial.metrics.intervals import score_fid
+
+    quality = digit_quality(x)
+    return {
+        "fid": score_fid(x).as_dict(),
+        "confident_fraction": quality["confident_fraction"],
+        "class_entropy": quality["class_entropy"],
+        "beyond_1_5": round(float((x.abs() > 1.5).float().mean()), 4),
+    }
+
+
+def _fid_cell(fid: dict[str, Any]) -> str:
+    """FID as the tables print it: value [interval] (floor at n)."""
+    low, high = fid["interval"]
+    floor = fid.get("floor_at_n")
+    at = f" (floor {floor['mean']:.2f})" if floor else ""
+    return f"{fid['value']:.2f} [{low:.2f}, {high:.2f}]{at}"
+
+
 def bench_quality(
-    budget_s: float = 300.0, chunk_s: float = 20.0, num_samples: int = 200, sample_steps: int = 50
+    budget_s: float = 300.0, chunk_s: float = 20.0, num_samples: int = 500, sample_steps: int = 50
 ) -> dict[str, Any]:
     """Train each contestant from scratch for the same wall-clock budget, then score it.
 
@@ -275,17 +298,18 @@ def bench_quality(
     gradient clipping at 1, EMA 0.999 with warm-up). The contestants take turns in chunks of
     ``chunk_s`` seconds until each has trained ``budget_s``, so drift in the machine's speed hits
     all alike. Then DDIM with ``sample_steps`` steps draws ``num_samples`` digits from each EMA
-    model from the same noise, scored with the offline FID against the held-out digits.
+    model from the same noise, with and without clipping the predicted clean image at each
+    step (``clip_x0``; a fresh run's card chooses between them by
+    ``data/experiments/clipping-fresh-run.json``), scored as a reader's ``evaluate`` scores
+    them (:func:`_quality`).
     """
     from ddpm_tutorial.data.mnist import load_mnist
-    from ddpm_tutorial.metrics.classifier import digit_quality
-    from ddpm_tutorial.metrics.fid import fid
     from ddpm_tutorial.models import count_parameters
     from ddpm_tutorial.reverse_process import sample_ddim
     from ddpm_tutorial.runs import get_config
     from ddpm_tutorial.schedules import NoiseSchedule
-    from ddpm_tutorial.training import learning_rate_at
     from ddpm_tutorial.training.ema import EMA
+    from ddpm_tutorial.training.lr import warmup_lr
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
     recipe = get_config("mnist", "cpu")
@@ -313,7 +337,7 @@ def bench_quality(
             start = time.perf_counter()
             while r["seconds"] + time.perf_counter() - start < chunk_end:
                 for group in r["step"].optimizer.param_groups:
-                    group["lr"] = learning_rate_at(r["steps"], recipe)
+                    group["lr"] = warmup_lr(r["steps"], recipe.learning_rate, recipe.warmup_steps)
                 idx = torch.randint(0, data.shape[0], (recipe.batch_size,), generator=r["batches"])
                 r["losses"].append(r["step"](data[idx.to(device)], r["noise"]))
                 r["ema"].update(r["c"].model)
@@ -335,13 +359,23 @@ def bench_quality(
     }
     for r in runs:
         model = r["ema"].model.to(memory_format=torch.contiguous_format).eval()
-        g = torch.Generator().manual_seed(0)
-        start = time.perf_counter()
-        x = sample_ddim(
-            model, schedule, (num_samples, 1, 28, 28), num_steps=sample_steps, generator=g
-        )
-        sample_s = time.perf_counter() - start
-        quality = digit_quality(x)
+        by_clip = {}
+        for clip in (False, True):
+            g = torch.Generator().manual_seed(0)
+            start = time.perf_counter()
+            x = sample_ddim(
+                model,
+                schedule,
+                (num_samples, 1, 28, 28),
+                num_steps=sample_steps,
+                generator=g,
+                clip_x0=clip,
+            )
+            sample_s = time.perf_counter() - start
+            by_clip["clip_x0" if clip else "no clipping"] = {
+                **_quality(x),
+                "seconds_per_100_samples": round(sample_s * 100 / num_samples, 2),
+            }
         last = torch.stack(r["losses"][-50:]).float().mean().item()
         out["models"][r["c"].name] = {
             "parameters": count_parameters(r["c"].model),
@@ -349,18 +383,14 @@ def bench_quality(
             "train_seconds": round(r["seconds"], 1),
             "seconds_per_step": round(r["seconds"] / r["steps"], 4),
             "final_train_loss": round(last, 4),
-            "fid": round(fid(x), 3),
-            "confident_fraction": quality["confident_fraction"],
-            "seconds_per_100_samples": round(sample_s * 100 / num_samples, 2),
+            "sampled": by_clip,
         }
     return out
 
 
 # ---------------------------------------------------------------------------- sampling
-def bench_sampling(num_samples: int = 100, rounds: int = 1) -> dict[str, Any]:
+def bench_sampling(num_samples: int = 500, rounds: int = 1) -> dict[str, Any]:
     from ddpm_tutorial.checkpoints import load_checkpoint
-    from ddpm_tutorial.metrics.classifier import digit_quality
-    from ddpm_tutorial.metrics.fid import fid
     from ddpm_tutorial.precision import resolve_precision
     from ddpm_tutorial.reverse_process import sample_ddim, sample_ddpm
 
@@ -396,18 +426,13 @@ def bench_sampling(num_samples: int = 100, rounds: int = 1) -> dict[str, Any]:
         contestants["DDIM 50 (bf16)"] = runner("DDIM 50 (bf16)", 50, "auto")
     times = alternate(contestants, rounds)
     for name, ts in times.items():
-        quality = digit_quality(samples[name])
         results[name] = {
             "seconds_per_100_samples": round(statistics.median(ts) * 100 / num_samples, 2),
-            "fid": round(fid(samples[name]), 3),  # offline mnist-features FID, held-out digits
-            "confident_fraction": quality["confident_fraction"],
-            "class_entropy": quality["class_entropy"],
+            **_quality(samples[name]),
         }
     base = results["DDPM 1000"]["seconds_per_100_samples"]
-    base_fid = results["DDPM 1000"]["fid"]
     for r in results.values():
         r["speedup_vs_ddpm"] = round(base / r["seconds_per_100_samples"], 1)
-        r["fid_vs_ddpm"] = round(r["fid"] / base_fid, 3)
     return {"num_samples": num_samples, "samplers": results}
 
 
@@ -499,15 +524,19 @@ def table(results: dict[str, Any]) -> str:
         q = results["quality"]
         lines += _section(
             f"Quality per CPU minute: each trained from scratch for {q['budget_s']:.0f} s, then "
-            f"{q['num_samples']} samples by {q['sampler']} (FID: offline mnist-features):",
+            f"{q['num_samples']} samples by {q['sampler']}, without and with clip_x0 (FID on "
+            "mnist-style-features against the held-out digits, [95% basic bootstrap interval], "
+            "and the real-vs-real floor at n):",
             [
                 "model",
                 "parameters",
                 "steps in budget",
                 "s/step",
                 "final loss",
+                "sampling",
                 "FID",
                 "confident fraction",
+                "pixels beyond 1.5",
                 "s / 100 samples",
             ],
             [
@@ -517,11 +546,14 @@ def table(results: dict[str, Any]) -> str:
                     r["train_steps"],
                     r["seconds_per_step"],
                     r["final_train_loss"],
-                    r["fid"],
-                    r["confident_fraction"],
-                    r["seconds_per_100_samples"],
+                    how,
+                    _fid_cell(x["fid"]),
+                    x["confident_fraction"],
+                    x["beyond_1_5"],
+                    x["seconds_per_100_samples"],
                 ]
                 for name, r in q["models"].items()
+                for how, x in r["sampled"].items()
             ],
         )
     if "sampling" in results:
@@ -532,8 +564,7 @@ def table(results: dict[str, Any]) -> str:
                 "sampler",
                 "s / 100 samples",
                 "speed-up",
-                "FID",
-                "FID / DDPM's",
+                "FID [interval] (floor)",
                 "confident fraction",
                 "class entropy",
             ],
@@ -542,8 +573,7 @@ def table(results: dict[str, Any]) -> str:
                     name,
                     r["seconds_per_100_samples"],
                     f"{r['speedup_vs_ddpm']}x",
-                    r["fid"],
-                    r["fid_vs_ddpm"],
+                    _fid_cell(r["fid"]),
                     r["confident_fraction"],
                     r["class_entropy"],
                 ]
@@ -579,7 +609,7 @@ def main(argv: list[str] | None = None) -> int:
         action="append",
         help="run only these sections (repeatable); default: train, quality and sampling",
     )
-    parser.add_argument("--samples", type=int, default=200, help="samples per sampler or model")
+    parser.add_argument("--samples", type=int, default=500, help="samples per sampler or model")
     parser.add_argument(
         "--budget", type=float, default=300.0, help="training seconds per model (quality section)"
     )

