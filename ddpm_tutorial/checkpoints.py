@@ -30,6 +30,7 @@ from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
 from ._version import __version__
+from .flow_matching import FLOW_KIND, FlowMatching
 from .models import build_model, count_parameters, model_kind
 from .schedules import NoiseSchedule
 
@@ -64,7 +65,7 @@ class Checkpoint:
     """
 
     model: nn.Module
-    schedule: NoiseSchedule | None
+    schedule: NoiseSchedule | FlowMatching | None
     card: dict[str, Any]
     path: Path
 
@@ -251,7 +252,7 @@ def save_checkpoint(
     model: nn.Module,
     path: str | os.PathLike[str],
     *,
-    schedule: NoiseSchedule | None,
+    schedule: NoiseSchedule | FlowMatching | None,
     name: str | None = None,
     card: dict[str, Any] | None = None,
     state_dict: dict[str, Tensor] | None = None,
@@ -263,8 +264,8 @@ def save_checkpoint(
         path: the weights file to write, ending in ``.safetensors``.
         schedule: keyword-only and required: the noise schedule the network was trained with,
             recorded in the card as its kind and number of steps, from which
-            :func:`load_checkpoint` rebuilds it; pass None for a network that is not a
-            denoiser (a classifier, CLIP, an autoencoder).
+            :func:`load_checkpoint` rebuilds it (a flow-matching path: all its fields); pass
+            None for a network that is not a denoiser (a classifier, CLIP, an autoencoder).
         name: the checkpoint's name (default: the file's stem).
         card: further card fields (data, training, metrics, command, ...).
         state_dict: tensors to write instead of ``model.state_dict()`` (e.g. EMA weights).
@@ -289,9 +290,7 @@ def save_checkpoint(
             "config": _jsonable(config.__dict__ if config is not None else {}),
             "parameters": count_parameters(model),
         },
-        "schedule": {"kind": schedule.kind, "num_steps": schedule.num_steps}
-        if schedule is not None
-        else None,
+        "schedule": _schedule_entry(schedule),
         **(card or {}),
         "package_version": __version__,
         "weights": path.name,
@@ -348,9 +347,26 @@ def load_checkpoint(
             f"describes: {str(err).splitlines()[0]}"
         ) from err
     model.to(device).eval().requires_grad_(False)
-    sched = card.get("schedule")
-    schedule = NoiseSchedule.from_name(sched["kind"], sched["num_steps"]) if sched else None
+    schedule = _schedule_of(card.get("schedule"))
     return Checkpoint(model=model, schedule=schedule, card=card, path=weights)
+
+
+def _schedule_entry(schedule: NoiseSchedule | FlowMatching | None) -> dict[str, Any] | None:
+    """The card's ``schedule``: kind and steps, or a flow-matching path's fields."""
+    if schedule is None:
+        return None
+    if isinstance(schedule, FlowMatching):
+        return schedule.to_dict()
+    return {"kind": schedule.kind, "num_steps": schedule.num_steps}
+
+
+def _schedule_of(entry: dict[str, Any] | None) -> NoiseSchedule | FlowMatching | None:
+    """Rebuild what :func:`_schedule_entry` wrote."""
+    if not entry:
+        return None
+    if entry.get("kind") == FLOW_KIND:
+        return FlowMatching.from_dict(entry)
+    return NoiseSchedule.from_name(entry["kind"], entry["num_steps"])
 
 
 def _jsonable(value: Any) -> Any:

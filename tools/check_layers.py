@@ -23,7 +23,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("schedules",),
     ("_validation",),
     ("forward_process", "parameterizations"),
-    ("losses", "reverse_process"),
+    ("losses", "reverse_process", "flow_matching"),
     ("models",),
     ("data", "training", "checkpoints"),
     ("metrics",),

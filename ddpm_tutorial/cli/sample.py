@@ -17,7 +17,7 @@ from ..checkpoints import load_checkpoint
 from ..plotting import save_image_grid, save_scatter
 from ..precision import PRECISIONS
 from ..systems import System, find_system_card, load_system
-from ..systems.pipeline import draw_samples
+from ..systems.pipeline import DENOISER_SAMPLERS, FLOW_SAMPLERS, draw_samples
 from .flags import CommandError
 
 __all__ = ["register"]
@@ -49,10 +49,17 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="FILE.npy (array) or FILE.png (a grid of images, a scatter plot of points)",
     )
     sample.add_argument(
-        "--sampler", choices=("ddpm", "ddim"), default=None, help="default: the model card's"
+        "--sampler",
+        choices=tuple(dict.fromkeys((*DENOISER_SAMPLERS, *FLOW_SAMPLERS))),
+        default=None,
+        help=f"default: the model card's; {', '.join(DENOISER_SAMPLERS)} for a noise-predicting "
+        f"checkpoint, {', '.join(FLOW_SAMPLERS)} for a flow-matching one (mnist-flow)",
     )
     sample.add_argument(
-        "--steps", type=int, default=None, help="DDIM steps (default: the model card's)"
+        "--steps",
+        type=int,
+        default=None,
+        help="steps of the sampler (ddim, euler, heun, ...; default: the model card's)",
     )
     sample.add_argument("--eta", type=float, default=None, help="DDIM eta in [0, 1] (default 0)")
     sample.add_argument("--seed", type=int, default=0, help="random seed")

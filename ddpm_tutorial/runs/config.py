@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
 
 from ..data.toy2d import TOY_DATASETS
+from ..flow_matching import TIME_SAMPLINGS
 from ..models import MLPConfig, SuperResUNetConfig, TextUNetConfig, UNetConfig, config_from_dict
 from ..precision import PRECISIONS
 from ..schedules import SCHEDULE_KINDS
@@ -22,6 +23,7 @@ __all__ = [
     "DATASETS",
     "DENOISER_CONFIGS",
     "FOLDER_PREFIX",
+    "OBJECTIVES",
     "MNIST_SIZE",
     "TrainConfig",
     "config_from_json",
@@ -34,6 +36,9 @@ DATASETS = ("mnist", *TOY_DATASETS)
 FOLDER_PREFIX = "folder:"
 Conditioning = Literal["none", "class", "text", "clip-image", "low-res"]
 CONDITIONINGS: tuple[str, ...] = get_args(Conditioning)
+#: what the network learns: DDPM's noise (Ho et al. 2020) or flow matching's velocity
+Objective = Literal["ddpm", "flow"]
+OBJECTIVES: tuple[str, ...] = get_args(Objective)
 DenoiserConfig = UNetConfig | TextUNetConfig | SuperResUNetConfig | MLPConfig
 #: model_kind -> the config class of its network (the denoisers; see ``models.MODEL_KINDS``)
 DENOISER_CONFIGS: dict[str, type] = {
@@ -111,8 +116,26 @@ class TrainConfig:
     model: DenoiserConfig = field(
         default_factory=UNetConfig, metadata={"help": "the network's config"}
     )
+    objective: Objective = field(
+        default="ddpm",
+        metadata={
+            "help": "ddpm (predict the noise on the noise schedule; Ho et al. 2020) or flow "
+            "(predict the velocity of the straight path x_t = (1 - t) x0 + t noise; flow "
+            "matching, Lipman et al. 2023, as in Stable Diffusion 3)"
+        },
+    )
+    time_sampling: str = field(
+        default="logit-normal",
+        metadata={
+            "help": "flow objective: how training draws t in (0, 1): uniform or logit-normal "
+            "(t = sigmoid(n), n ~ N(0, 1); Esser et al. 2024, eq. 19)"
+        },
+    )
     schedule: str = field(
-        default="linear", metadata={"help": f"noise schedule: one of {', '.join(SCHEDULE_KINDS)}"}
+        default="linear",
+        metadata={
+            "help": f"noise schedule of the ddpm objective: one of {', '.join(SCHEDULE_KINDS)}"
+        },
     )
     num_diffusion_steps: int = field(
         default=1000, metadata={"help": "T, the number of diffusion steps"}
@@ -169,6 +192,8 @@ class TrainConfig:
             ("model kind", self.model_kind, tuple(DENOISER_CONFIGS)),
             ("conditioning", self.conditioning, CONDITIONINGS),
             ("precision", self.precision, PRECISIONS),
+            ("objective", self.objective, OBJECTIVES),
+            ("time sampling", self.time_sampling, TIME_SAMPLINGS),
         ):
             if value not in known:
                 also = ", or folder:PATH" if name == "dataset" else ""
@@ -252,6 +277,11 @@ class TrainConfig:
                     f"conditioning {self.conditioning!r} does not fit model_kind {self.model_kind!r}: "
                     f"{conditioning} conditioning goes with the {kind} model, and only with it"
                 )
+        if self.objective == "flow" and self.conditioning in ("clip-image", "low-res"):
+            raise ValueError(
+                f"the flow objective trains unconditional, class- and text-conditional models; "
+                f"the parts of a cascade ({self.conditioning!r}) train with the ddpm objective"
+            )
         if (self.conditioning == "clip-image") != bool(self.clip):
             raise ValueError("clip-image conditioning needs --clip CHECKPOINT, and --clip needs it")
         if self.conditioning == "clip-image" and (

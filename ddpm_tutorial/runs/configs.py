@@ -85,6 +85,14 @@ def _mnist_text(profile: str, encoder: str) -> TrainConfig:
     return TrainConfig(name=name, conditioning="text", model_kind="text-unet", model=model, **train)
 
 
+def _mnist_flow(profile: str, conditioning: str = "none") -> TrainConfig:
+    """Part V: mnist's network and training, with the flow-matching objective (Lipman et al.
+    2023) and SD3's logit-normal times; the text model is mnist-text's network likewise."""
+    base = _mnist(profile) if conditioning == "none" else _mnist_text(profile, "transformer")
+    name = "mnist-flow" if conditioning == "none" else "mnist-flow-text"
+    return dataclasses.replace(base, name=name, objective="flow", time_sampling="logit-normal")
+
+
 # training fields shared by the Part IV denoisers (latent, cascade base, super-resolution)
 _PART4_TRAINING: dict[str, dict[str, Any]] = {
     "cpu": dict(batch_size=64, num_train_steps=3000, learning_rate=1e-3, warmup_steps=100),
@@ -301,6 +309,8 @@ _BUILDERS = {
     "mnist-class": lambda p: _mnist(p, "class"),
     "mnist-text": lambda p: _mnist_text(p, "transformer"),
     "mnist-text-minilm": lambda p: _mnist_text(p, "minilm"),
+    "mnist-flow": lambda p: _mnist_flow(p),
+    "mnist-flow-text": lambda p: _mnist_flow(p, "text"),
     "mnist-latent": _mnist_latent,
     "mnist-sd": _mnist_sd,
     "mnist-imagen-base": _mnist_imagen_base,

@@ -22,6 +22,7 @@ from typing import Any
 import torch
 
 from ..checkpoints import save_checkpoint
+from ..flow_matching import FlowMatching
 from ..models import build_model
 from ..precision import resolve_precision
 from ..runtime import default_device
@@ -32,7 +33,14 @@ from ..training.state import load_training_state, read_training_meta, save_train
 from .config import TrainConfig, config_from_json, config_to_dict, folder_of
 from .data import encode_captions, load_training_data
 
-__all__ = ["command_line", "run_training"]
+__all__ = ["command_line", "path_of", "run_training"]
+
+
+def path_of(config: TrainConfig) -> NoiseSchedule | FlowMatching:
+    """The noise schedule of a ddpm run, or the flow-matching path of a flow run."""
+    if config.objective == "flow":
+        return FlowMatching(time_sampling=config.time_sampling)  # type: ignore[arg-type]
+    return NoiseSchedule.from_name(config.schedule, config.num_diffusion_steps)
 
 
 def command_line(argv: Sequence[str]) -> str:
@@ -95,7 +103,7 @@ def run_training(
     data, cond, data_info = load_training_data(config)
     if isinstance(cond, list):  # captions: encode each distinct one once
         cond = encode_captions(state.model, cond)
-    schedule = NoiseSchedule.from_name(config.schedule, config.num_diffusion_steps)
+    schedule = path_of(config)
     state = train_denoiser(
         state.model,
         data,
@@ -133,18 +141,7 @@ def run_training(
     card = {
         **({"latent": data_info["latent"]} if "latent" in data_info else {}),
         "conditioning": config.conditioning,
-        "sampling": {
-            "sampler": "ddim",
-            "steps": config.sample_steps,
-            "eta": 0.0,
-            "guidance_scale": 1.0 if config.conditioning in ("none", "low-res") else 3.0,
-            **({"aug_level": 0.1} if config.conditioning == "low-res" else {}),
-            # images in [-1, 1] clip the predicted clean image at every step: on a fresh
-            # 1,000-step cpu run, FID 538 [431, 635] with clipping against 1,410 [1,170,
-            # 1,640] without (n = 300, floor 4.4; data/experiments/clipping-fresh-run.json);
-            # latents and 2-D points have no such range
-            **({"clip_x0": True} if config.model_kind != "mlp" and not config.autoencoder else {}),
-        },
+        "sampling": _sampling_defaults(config),
         "data": data_info,
         "training": {
             "config": config_to_dict(config),
@@ -172,3 +169,24 @@ def run_training(
     )
     world.barrier()  # the card is on disk: the other processes may read it
     return card
+
+
+def _sampling_defaults(config: TrainConfig) -> dict[str, Any]:
+    """The ``sampling`` block of a fresh card: how ``sample`` draws from it by default."""
+    guidance = 1.0 if config.conditioning in ("none", "low-res") else 3.0
+    if config.objective == "flow":
+        # Euler on the straight path at the card's steps; clipping is not switched on before
+        # it is measured on a flow model (sample --clip-x0 turns it on)
+        return {"sampler": "euler", "steps": config.sample_steps, "guidance_scale": guidance}
+    return {
+        "sampler": "ddim",
+        "steps": config.sample_steps,
+        "eta": 0.0,
+        "guidance_scale": guidance,
+        **({"aug_level": 0.1} if config.conditioning == "low-res" else {}),
+        # images in [-1, 1] clip the predicted clean image at every step: on a fresh
+        # 1,000-step cpu run, FID 538 [431, 635] with clipping against 1,410 [1,170,
+        # 1,640] without (n = 300, floor 4.4; data/experiments/clipping-fresh-run.json);
+        # latents and 2-D points have no such range
+        **({"clip_x0": True} if config.model_kind != "mlp" and not config.autoencoder else {}),
+    }

@@ -28,12 +28,15 @@ import torch
 from torch import Tensor
 
 from ..checkpoints import Checkpoint, CheckpointError, read_card, resolve_checkpoint
+from ..flow_matching import FLOW_SOLVERS, FlowMatching, sample_flow
 from ..models import model_kind
 from ..models.dalle import DALLE
-from ..reverse_process import sample_ddim, sample_ddpm
+from ..reverse_process import at_precision, sample_ddim, sample_ddpm
 from .latent_diffusion import decode_latents, load_autoencoder
 
 __all__ = [
+    "DENOISER_SAMPLERS",
+    "FLOW_SAMPLERS",
     "SAMPLED_KINDS",
     "SYSTEM_PART_KINDS",
     "decode_with_card",
@@ -44,6 +47,10 @@ __all__ = [
 
 #: the network kinds :func:`draw_samples` draws from: images, 2-D points, DALL-E's digits
 SAMPLED_KINDS = ("unet", "text-unet", "mlp", "dalle")
+#: the samplers of a noise-predicting (DDPM-trained) checkpoint
+DENOISER_SAMPLERS: tuple[str, ...] = ("ddpm", "ddim")
+#: the ODE solvers of a flow-matching checkpoint (``schedule.kind == "flow-matching"``)
+FLOW_SAMPLERS: tuple[str, ...] = FLOW_SOLVERS
 #: network kinds that only work as a part of a system (a cascade's stage, unCLIP's prior)
 SYSTEM_PART_KINDS = ("sr-unet", "super-res", "diffusion-prior", "regression-prior")
 
@@ -164,13 +171,20 @@ def draw_samples(
         return _draw_dalle(ckpt, num_samples, prompt, seed=seed, batch_size=batch_size)
     card = ckpt.card
     defaults = card.get("sampling", {})
-    sampler = sampler or defaults.get("sampler", "ddim")
-    if sampler not in ("ddpm", "ddim"):
-        raise ValueError(f"unknown sampler {sampler!r}; choose ddpm or ddim")
+    is_flow = isinstance(ckpt.schedule, FlowMatching)
+    sampler = sampler or defaults.get("sampler", "euler" if is_flow else "ddim")
+    known = FLOW_SAMPLERS if is_flow else DENOISER_SAMPLERS
+    if sampler not in known:
+        what = "a flow-matching model" if is_flow else "a noise-predicting model"
+        raise ValueError(
+            f"unknown sampler {sampler!r} for {ckpt.name!r}, {what}; choose one of {', '.join(known)}"
+        )
     if sampler == "ddpm" and (steps is not None or eta is not None):
         raise ValueError(
             "--steps and --eta apply to the ddim sampler; ddpm always takes all T steps"
         )
+    if sampler != "ddim" and eta is not None:
+        raise ValueError(f"--eta applies to the ddim sampler; {sampler!r} is deterministic")
     steps = steps if steps is not None else int(defaults.get("steps", 50))
     eta = eta if eta is not None else float(defaults.get("eta", 0.0))
     clip_x0 = clip_x0 if clip_x0 is not None else bool(defaults.get("clip_x0", False))
@@ -238,7 +252,16 @@ def draw_samples(
             else:
                 cond = ckpt.model.encode_prompts(batch_prompts)  # type: ignore[operator]
             kwargs.update(cond=cond, guidance_scale=w)
-        if sampler == "ddpm":
+        if is_flow:
+            x = sample_flow(
+                at_precision(ckpt.model, kwargs.pop("precision"), device),
+                ckpt.schedule,  # type: ignore[arg-type]
+                shape,
+                num_steps=steps,
+                solver=sampler,  # type: ignore[arg-type]
+                **kwargs,
+            )
+        elif sampler == "ddpm":
             x = sample_ddpm(ckpt.model, ckpt.schedule, shape, **kwargs)
         else:
             x = sample_ddim(

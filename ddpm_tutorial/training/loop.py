@@ -12,6 +12,11 @@ when the loss is not finite, and periodic checkpoints that
 (batches, steps, noise, condition dropout) comes from one ``torch.Generator`` whose state is
 saved with the weights and the optimizer (:mod:`~ddpm_tutorial.training.state`).
 
+A :class:`~ddpm_tutorial.flow_matching.FlowMatching` in place of the schedule trains a
+velocity network by flow matching instead (Lipman et al. 2023, eq. 23): the same loop and draws,
+with ``t`` a time in (0, 1) from the path's time distribution, ``x_t = (1 - t) x0 + t noise``,
+and the target ``noise - x0``.
+
 The draws of a step are those of :func:`~ddpm_tutorial.losses.noise_prediction_loss`, in its
 order (the batch's indices, then ``t``, the noise and the dropout mask), made for the whole
 batch; under ``torchrun`` each process keeps its rows of them
@@ -33,6 +38,7 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+from ..flow_matching import FlowMatching, flow_matching_loss
 from ..losses import denoising_loss, noise_prediction_loss, sample_steps
 from ..precision import autocast, grad_scaler, resolve_precision, uses_channels_last
 from ..runtime import default_device
@@ -126,7 +132,7 @@ def _condition_rows(cond: Any) -> int:
 def train_denoiser(
     model: nn.Module,
     data: Tensor,
-    schedule: NoiseSchedule,
+    schedule: NoiseSchedule | FlowMatching,
     config: DenoiserTraining,
     *,
     cond: Tensor | Mapping[str, Tensor] | None = None,
@@ -135,13 +141,15 @@ def train_denoiser(
     progress: bool = True,
     on_checkpoint: Callable[[TrainState], None] | None = None,
     world: World | None = None,
+    coupled_noise: Tensor | None = None,
 ) -> TrainState:
     """Train ``model`` to predict noise on ``data`` until ``config.num_train_steps``.
 
     Args:
         model: a noise predictor ``model(x_t, t[, cond, cond_mask=...])``.
         data: clean training examples, shape (N, C, H, W) in [-1, 1] or (N, D).
-        schedule: the noise schedule.
+        schedule: the noise schedule, or a :class:`~ddpm_tutorial.flow_matching.FlowMatching`
+            path to train a velocity network by flow matching.
         config: batch size, steps, learning rate, EMA decay, seed, logging and checkpointing.
             ``config.batch_size`` is the global batch: under torchrun each of the processes
             computes ``batch_size / world_size`` of its rows.
@@ -155,6 +163,9 @@ def train_denoiser(
             process (the caller decides who writes; see :attr:`World.is_main`).
         world: the processes training together (default: the process group in force, or this
             process alone; see :mod:`~ddpm_tutorial.training.distributed`).
+        coupled_noise: flow matching only: one noise per example (shape of ``data``) to pair
+            with it instead of fresh noise; reflow (Liu et al. 2023, sec. 2.3) trains on the
+            pairs ``(noise, sample)`` that a trained flow's ODE makes.
 
     Returns:
         The final :class:`TrainState`; ``state.ema.model`` holds the averaged weights.
@@ -169,6 +180,15 @@ def train_denoiser(
     rows = world.rows(config.batch_size)  # this process's share of every global batch
     if data.ndim < 2 or data.shape[0] < 1:
         raise ValueError(f"data must have shape (N, ...) with N >= 1; got {tuple(data.shape)}")
+    if coupled_noise is not None:
+        if not isinstance(schedule, FlowMatching):
+            raise ValueError("coupled_noise pairs noise with data for flow matching (reflow) only")
+        if coupled_noise.shape != data.shape:
+            raise ValueError(
+                f"coupled_noise must have the shape of data, {tuple(data.shape)}; got "
+                f"{tuple(coupled_noise.shape)}"
+            )
+        coupled_noise = coupled_noise.to(device)
     if cond is not None and _condition_rows(cond) != data.shape[0]:
         raise ValueError(
             f"cond must have one row per example ({data.shape[0]}); got {_condition_rows(cond)}"
@@ -201,14 +221,16 @@ def train_denoiser(
         # Algorithm 1's draws for the whole global batch, in noise_prediction_loss's order;
         # every process makes the same ones and keeps its own rows
         idx = torch.randint(0, N, (B,), generator=g)[rows].to(device)  # x0 ~ q(x0)
-        t = sample_steps(B, schedule, generator=g)[rows].to(device)  # t ~ Uniform{0..T-1}
+        t = _draw_times(B, schedule, g)[rows].to(device)  # t ~ Uniform{0..T-1} (DDPM)
         noise = torch.randn((B, *data.shape[1:]), generator=g)[rows].to(device)  # ~ N(0, I)
+        if coupled_noise is not None:  # reflow: each example's own noise
+            noise = coupled_noise[idx]
         keep = (torch.rand(B, generator=g) >= drop)[rows].to(device) if cond is not None else None
         x0, batch_cond = data[idx], index_condition(cond, idx)
         for group in state.optimizer.param_groups:
             group["lr"] = warmup_lr(state.step, config.learning_rate, config.warmup_steps)
         with autocast(precision, device):  # 16-bit matmuls and convolutions, fp32 weights
-            loss = denoising_loss(net, x0, t, noise, schedule, cond=batch_cond, keep=keep)
+            loss = _loss(net, x0, t, noise, schedule, batch_cond, keep)
         monitor.add(state.step, world.mean(loss))  # the global batch's; read at logging points
         skipped = _optimizer_step(state, model, loss, config.grad_clip, scaler)
         state.ema.update(model, skip=skipped)
@@ -232,6 +254,28 @@ def train_denoiser(
         bar.close()
     model.eval()
     return state
+
+
+def _draw_times(B: int, schedule: NoiseSchedule | FlowMatching, g: torch.Generator) -> Tensor:
+    """DDPM's steps ``Uniform{0..T-1}``, or flow matching's times in (0, 1)."""
+    if isinstance(schedule, FlowMatching):
+        return schedule.sample_times(B, generator=g)
+    return sample_steps(B, schedule, generator=g)
+
+
+def _loss(
+    net: Any,
+    x0: Tensor,
+    t: Tensor,
+    noise: Tensor,
+    schedule: NoiseSchedule | FlowMatching,
+    cond: Any,
+    keep: Tensor | None,
+) -> Tensor:
+    """The noise-prediction loss (Ho et al. 2020, eq. 14) or the flow-matching loss."""
+    if isinstance(schedule, FlowMatching):
+        return flow_matching_loss(net, x0, t, noise, schedule, cond=cond, keep=keep)
+    return denoising_loss(net, x0, t, noise, schedule, cond=cond, keep=keep)
 
 
 def _optimizer_step(
@@ -269,7 +313,7 @@ def _optimizer_step(
 def evaluate_loss(
     model: nn.Module,
     data: Tensor,
-    schedule: NoiseSchedule,
+    schedule: NoiseSchedule | FlowMatching,
     *,
     num_batches: int = 10,
     batch_size: int = 256,
@@ -277,6 +321,8 @@ def evaluate_loss(
     cond: Tensor | Mapping[str, Tensor] | None = None,
 ) -> float:
     """The simple loss on ``data`` averaged over fixed random steps and noise (deterministic).
+
+    With a :class:`~ddpm_tutorial.flow_matching.FlowMatching` path: the flow-matching loss.
 
     ``cond`` (one row per example, as in :func:`train_denoiser`) is never dropped here.
     """
@@ -287,5 +333,14 @@ def evaluate_loss(
         idx = torch.randint(0, data.shape[0], (min(batch_size, data.shape[0]),), generator=g)
         batch_cond = _condition_to(index_condition(cond, idx), device)
         x0 = data[idx].to(device)
-        total += float(noise_prediction_loss(model, x0, schedule, cond=batch_cond, generator=g))
+        if isinstance(schedule, NoiseSchedule):
+            loss = noise_prediction_loss(model, x0, schedule, cond=batch_cond, generator=g)
+        else:  # the same draws in the same order: t, the noise, the (all-kept) condition mask
+            t = schedule.sample_times(x0.shape[0], generator=g).to(device)
+            noise = torch.randn(x0.shape, generator=g, dtype=x0.dtype).to(device)
+            keep = None
+            if batch_cond is not None:
+                keep = (torch.rand(x0.shape[0], generator=g) >= 0.0).to(device)
+            loss = flow_matching_loss(model, x0, t, noise, schedule, cond=batch_cond, keep=keep)
+        total += float(loss)
     return total / num_batches

@@ -70,6 +70,8 @@ TRAINED = {
     "mnist-text": (PROMPT, (1, 28, 28)),
     "mnist-latent": ([], (1, 28, 28)),  # 4 x 7 x 7 latents, decoded
     "mnist-sd": (PROMPT, (1, 28, 28)),
+    "mnist-flow": (["--sampler", "heun"], (1, 28, 28)),
+    "mnist-flow-text": (PROMPT, (1, 28, 28)),
     "mnist-imagen-sr": ([], "a part of a cascade"),
     "toy-gmm": ([], (2,)),
     "toy-swissroll": ([], (2,)),
