@@ -1,4 +1,4 @@
-"""``experiment NAME``: run a measured experiment of Parts II and IV and write its JSON."""
+"""``experiment NAME``: run a measured experiment of Parts II, IV and V and write its JSON."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from ..experiments import (
     guidance_tradeoff,
     latent_savings,
     part4_comparison,
+    quality_against_calls,
     thresholding,
     unclip_priors,
 )
@@ -100,6 +101,12 @@ def _unclip_priors(args: argparse.Namespace) -> dict[str, Any]:
     return unclip_priors(*(args.checkpoints or []), **_common(args))
 
 
+def _samplers(args: argparse.Namespace) -> dict[str, Any]:
+    return quality_against_calls(
+        args.checkpoints or ["mnist-ddpm", "mnist-flow"], args.calls, **_common(args)
+    )
+
+
 #: name -> the function that runs it from the parsed arguments
 EXPERIMENTS: dict[str, Callable[[argparse.Namespace], dict[str, Any]]] = {
     "guidance-tradeoff": _guidance_tradeoff,
@@ -109,6 +116,7 @@ EXPERIMENTS: dict[str, Callable[[argparse.Namespace], dict[str, Any]]] = {
     "latent-savings": _latent_savings,
     "thresholding": _thresholding,
     "unclip-priors": _unclip_priors,
+    "samplers": _samplers,
 }
 
 
@@ -116,7 +124,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     """Add the ``experiment`` command."""
     exp = sub.add_parser(
         "experiment",
-        help="run a measured experiment of Parts II and IV and write its JSON",
+        help="run a measured experiment of Parts II, IV and V and write its JSON",
         description="Every row is scored the same way: FID with its bootstrap interval, n and "
         "the real-vs-real floor at n; KID; precision, recall, density and coverage with "
         "intervals and what real digits score at n; the CLIP score and the prompted-digit "
@@ -131,7 +139,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "training step and per sample, pixel vs latent, and the quality of the samples timed; "
         "thresholding: no limit, static clipping and dynamic thresholding at each "
         "--percentiles over guidance scales; unclip-priors: unCLIP through its diffusion "
-        "prior, the regression baseline and no prior. Prompts are held-out captions.",
+        "prior, the regression baseline and no prior; samplers: every sampler of each unconditional "
+        "checkpoint (default mnist-ddpm mnist-flow) at each budget of --calls network calls. "
+        "Prompts are held-out captions.",
     )
     exp.add_argument("name", choices=tuple(EXPERIMENTS))
     exp.add_argument(
@@ -189,6 +199,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="samples per row (latent-savings: timed in rounds of 100; default 1000)",
     )
     exp.add_argument("--steps", type=int, default=None, help="DDIM steps (default: each card's)")
+    exp.add_argument(
+        "--calls",
+        type=int,
+        nargs="+",
+        default=[2, 5, 10, 20, 50],
+        help="samplers: the budgets of network calls (Heun takes 2 N - 1 per N steps)",
+    )
     exp.add_argument("--seed", type=int, default=0, help="random seed")
     exp.add_argument(
         "--resamples", type=int, default=200, help="bootstrap resamples of every interval"

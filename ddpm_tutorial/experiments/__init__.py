@@ -1,4 +1,4 @@
-"""The measured experiments of Parts II and IV, as the chapters show them and the JSON records.
+"""The measured experiments of Parts II, IV and V, as the chapters show them and the JSON records.
 
 * :mod:`~ddpm_tutorial.experiments.prompt_following`: does a text-to-image model do what its
   prompt says (``evaluate-text``)?
@@ -7,6 +7,8 @@
 * :mod:`~ddpm_tutorial.experiments.systems`: Part IV's systems side by side, every shipped
   generator at its card's defaults, what the latent space saves, thresholding, unCLIP's
   priors;
+* :mod:`~ddpm_tutorial.experiments.samplers`: Part V's quality against network calls, every
+  sampler of a checkpoint at a few budgets of calls;
 * :mod:`~ddpm_tutorial.experiments.scoring`: the held-out prompts, and every measure of a set
   of samples with its n, its floor at n and an interval;
 * :mod:`~ddpm_tutorial.experiments.generators`: what is sampled, at which settings;
@@ -20,6 +22,7 @@
 from .generators import Protocol, draw_at_defaults, load_generator, measure, with_sampling
 from .prompt_following import text_report
 from .ranking import compare_rows, ranking, recommend_default
+from .samplers import quality_against_calls
 from .scoring import heldout_pairs, heldout_prompts, load_experiment, score_samples
 from .systems import (
     SHIPPED_GENERATORS,
@@ -46,6 +49,7 @@ __all__ = [
     "load_generator",
     "measure",
     "part4_comparison",
+    "quality_against_calls",
     "ranking",
     "recommend_default",
     "score_samples",

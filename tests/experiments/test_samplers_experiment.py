@@ -1,0 +1,54 @@
+"""Part V's quality against network calls: budgets, samplers per path, rows and rankings."""
+
+from __future__ import annotations
+
+import pytest
+
+from ddpm_tutorial.checkpoints import load_checkpoint, save_checkpoint
+from ddpm_tutorial.experiments import Protocol, quality_against_calls
+from ddpm_tutorial.experiments.samplers import (
+    network_calls,
+    sampler_settings,
+    samplers_of,
+    steps_for_calls,
+)
+from ddpm_tutorial.flow_matching import FlowMatching
+
+SMALL = Protocol(num_samples=8, resamples=20)
+
+
+def test_heun_takes_two_calls_per_step_but_the_last():
+    assert [network_calls("heun", n) for n in (1, 2, 5)] == [1, 3, 9]
+    assert network_calls("euler", 7) == network_calls("dpm-solver++", 7) == 7
+    assert [steps_for_calls("heun", c) for c in (1, 2, 5, 10)] == [1, 1, 3, 5]
+    assert steps_for_calls("ddim", 10) == 10
+    with pytest.raises(ValueError, match="unknown sampler 'rk4'"):
+        network_calls("rk4", 3)
+
+
+def test_settings_fit_each_budget_and_drop_duplicates():
+    assert sampler_settings(("euler", "heun"), [1, 2]) == [
+        {"sampler": "euler", "steps": 1},
+        {"sampler": "heun", "steps": 1},
+        {"sampler": "euler", "steps": 2},
+    ]
+
+
+def test_quality_against_calls_scores_every_sampler_of_a_flow_checkpoint(tmp_path, make_tiny_unet):
+    path = tmp_path / "flow.safetensors"
+    card = {"conditioning": "none", "sampling": {"sampler": "euler", "steps": 2}}
+    save_checkpoint(make_tiny_unet(), path, schedule=FlowMatching(), name="tiny-flow", card=card)
+    result = quality_against_calls([str(path)], calls=(1, 3), protocol=SMALL)
+    got = [(r["label"], r["budget"], r["network_calls"]) for r in result["rows"]]
+    assert got == [
+        ("sampler=euler, steps=1", 1, 1),
+        ("sampler=heun, steps=1", 1, 1),
+        ("sampler=euler, steps=3", 3, 3),
+        ("sampler=heun, steps=2", 3, 3),
+    ]
+    for row in result["rows"]:
+        assert row["fid"]["n"] == 8 and len(row["fid"]["interval"]) == 2
+        assert row["fid"]["floor_at_n"]["n"] == 8
+    assert set(result["ranking_per_budget"]) == {"1", "3"}
+    assert set(result["ranking_per_budget"]["3"]) == {"fid", "coverage"}
+    assert samplers_of(load_checkpoint(str(path))) == ("euler", "heun")
