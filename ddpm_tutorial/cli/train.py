@@ -24,6 +24,7 @@ from ..runs.config import DENOISER_CONFIGS, TrainConfig
 from ..runs.configs import CONFIG_NAMES, get_config
 from ..runs.run import run_training
 from ..runtime import PROFILES, default_device
+from ..systems.classifier_guidance import run_noisy_classifier_training
 from ..systems.clip import run_clip_training
 from ..systems.dalle import run_dalle_training
 from ..systems.latent_diffusion import run_autoencoder_training
@@ -88,6 +89,14 @@ AUX_TRAINERS = {
         "transformer's); measure held-out reconstruction, cross-entropy and prompted-digit "
         "accuracy; write DIR/model.safetensors with its card",
         2000,
+    ),
+    "train-noisy-classifier": (
+        run_noisy_classifier_training,
+        "train mnist-noisy-classifier, p(y | x_t, t) for classifier guidance of mnist-ddpm",
+        "Train a small CNN told the step t on noisy training digits x_t (mnist-ddpm's linear "
+        "schedule, T = 1000; Dhariwal & Nichol 2021), measure its held-out accuracy at steps "
+        "0 to 999, and write DIR/model.safetensors with its card",
+        3000,
     ),
 }
 

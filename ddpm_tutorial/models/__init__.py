@@ -3,7 +3,8 @@
 Noise predictors for images (:class:`UNet`, text-conditional :class:`TextUNet`,
 super-resolution :class:`SuperResUNet`), for 2-D points (:class:`MLPDenoiser`) and for CLIP
 embeddings (unCLIP's :class:`DiffusionPrior`); beside them the classifiers, CLIP, the
-autoencoder, the super-resolution CNN and the first DALL-E. Nothing here trains or loads.
+autoencoder, the super-resolution CNN, the first DALL-E and the noisy classifier of
+classifier guidance (Part V). Nothing here trains or loads.
 
 :func:`build_model` rebuilds a network from the ``kind`` and config dict stored in a model card,
 so that a checkpoint never needs pickled code.
@@ -23,6 +24,7 @@ from .dalle import DALLE, DALLEConfig
 from .embeddings import TimestepEmbedding, sinusoidal_embedding
 from .feature_net import FeatureNet, FeatureNetConfig, StyleFeatureNet
 from .mlp import MLPConfig, MLPDenoiser
+from .noisy_classifier import NoisyClassifier, NoisyClassifierConfig
 from .prior import DiffusionPrior, PriorConfig, RegressionPrior
 from .sr_cnn import SuperResConfig, SuperResNet
 from .sr_unet import SuperResUNet, SuperResUNetConfig
@@ -45,6 +47,8 @@ __all__ = [
     "MODEL_KINDS",
     "MLPConfig",
     "MLPDenoiser",
+    "NoisyClassifier",
+    "NoisyClassifierConfig",
     "PriorConfig",
     "RegressionPrior",
     "StyleFeatureNet",
@@ -80,6 +84,7 @@ MODEL_KINDS: dict[str, tuple[type[nn.Module], type]] = {
     "diffusion-prior": (DiffusionPrior, PriorConfig),
     "regression-prior": (RegressionPrior, PriorConfig),
     "dalle": (DALLE, DALLEConfig),
+    "noisy-classifier": (NoisyClassifier, NoisyClassifierConfig),
 }
 
 

@@ -1,4 +1,4 @@
-"""The systems of Part IV, one file each: its recipe (how its parts are trained) and its pipeline.
+"""The systems of Parts IV and V, one file each: its recipe (how its parts are trained) and its pipeline.
 
 * :mod:`~ddpm_tutorial.systems.pipeline`: any single checkpoint sampled with its card's
   defaults (unconditional, class, text, latent);
@@ -8,6 +8,8 @@
 * :mod:`~ddpm_tutorial.systems.unclip`: DALL-E 2's prior, decoder and upsampler (4.3);
 * :mod:`~ddpm_tutorial.systems.dalle`: the first DALL-E, image tokens and a transformer (4.3);
 * :mod:`~ddpm_tutorial.systems.imagen`: Imagen's cascade (4.4);
+* :mod:`~ddpm_tutorial.systems.classifier_guidance`: a noisy classifier that steers an
+  unconditional model (Part V);
 * :mod:`~ddpm_tutorial.systems.assembly`: a system's card and its parts.
 
 :func:`load_system` loads a system of several checkpoints by one name (``mnist-imagen``).
