@@ -13,6 +13,7 @@ from ..experiments import (
     SHIPPED_GENERATORS,
     Protocol,
     card_defaults,
+    classifier_guidance_sweep,
     encoder_vs_denoiser,
     guidance_tradeoff,
     latent_savings,
@@ -107,6 +108,18 @@ def _samplers(args: argparse.Namespace) -> dict[str, Any]:
     )
 
 
+def _classifier_guidance(args: argparse.Namespace) -> dict[str, Any]:
+    if args.checkpoints and len(args.checkpoints) != 2:
+        raise CommandError("classifier-guidance takes MODEL CLASSIFIER")
+    names = args.checkpoints or ["mnist-ddpm", "mnist-noisy-classifier"]
+    return classifier_guidance_sweep(
+        *names,
+        scales=args.guidance_scales or [0.0, 1.0, 3.0, 10.0],
+        steps=args.steps or 50,
+        **_common(args),
+    )
+
+
 #: name -> the function that runs it from the parsed arguments
 EXPERIMENTS: dict[str, Callable[[argparse.Namespace], dict[str, Any]]] = {
     "guidance-tradeoff": _guidance_tradeoff,
@@ -117,6 +130,7 @@ EXPERIMENTS: dict[str, Callable[[argparse.Namespace], dict[str, Any]]] = {
     "thresholding": _thresholding,
     "unclip-priors": _unclip_priors,
     "samplers": _samplers,
+    "classifier-guidance": _classifier_guidance,
 }
 
 
@@ -140,7 +154,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "thresholding: no limit, static clipping and dynamic thresholding at each "
         "--percentiles over guidance scales; unclip-priors: unCLIP through its diffusion "
         "prior, the regression baseline and no prior; samplers: every sampler of each unconditional "
-        "checkpoint (default mnist-ddpm mnist-flow) at each budget of --calls network calls. "
+        "checkpoint (default mnist-ddpm mnist-flow) at each budget of --calls network calls; "
+        "classifier-guidance: mnist-ddpm steered by mnist-noisy-classifier at each scale "
+        "(--guidance-scales, default 0 1 3 10). "
         "Prompts are held-out captions.",
     )
     exp.add_argument("name", choices=tuple(EXPERIMENTS))
@@ -160,7 +176,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         nargs="+",
         default=None,
         help="guidance scales of guidance-tradeoff (default 1 2 3 5 8), encoder-vs-denoiser "
-        "(default 3) and thresholding (default 1 3 8 15)",
+        "(default 3), thresholding (default 1 3 8 15) and classifier-guidance (the "
+        "classifier scales s, default 0 1 3 10)",
     )
     exp.add_argument(
         "--clip-x0",

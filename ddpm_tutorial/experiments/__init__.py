@@ -7,6 +7,8 @@
 * :mod:`~ddpm_tutorial.experiments.systems`: Part IV's systems side by side, every shipped
   generator at its card's defaults, what the latent space saves, thresholding, unCLIP's
   priors;
+* :mod:`~ddpm_tutorial.experiments.guidance`: classifier guidance of ``mnist-ddpm`` per
+  scale (Part V);
 * :mod:`~ddpm_tutorial.experiments.samplers`: Part V's quality against network calls, every
   sampler of a checkpoint at a few budgets of calls;
 * :mod:`~ddpm_tutorial.experiments.scoring`: the held-out prompts, and every measure of a set
@@ -20,6 +22,7 @@
 """
 
 from .generators import Protocol, draw_at_defaults, load_generator, measure, with_sampling
+from .guidance import classifier_guidance_sweep
 from .prompt_following import text_report
 from .ranking import compare_rows, ranking, recommend_default
 from .samplers import quality_against_calls
@@ -38,6 +41,7 @@ __all__ = [
     "SHIPPED_GENERATORS",
     "Protocol",
     "card_defaults",
+    "classifier_guidance_sweep",
     "compare_rows",
     "draw_at_defaults",
     "encoder_vs_denoiser",

@@ -1,11 +1,11 @@
-"""Part V's quality against network calls: budgets, samplers per path, rows and rankings."""
+"""Part V's experiments: quality against network calls, and classifier guidance per scale."""
 
 from __future__ import annotations
 
 import pytest
 
 from ddpm_tutorial.checkpoints import load_checkpoint, save_checkpoint
-from ddpm_tutorial.experiments import Protocol, quality_against_calls
+from ddpm_tutorial.experiments import Protocol, classifier_guidance_sweep, quality_against_calls
 from ddpm_tutorial.experiments.samplers import (
     network_calls,
     sampler_settings,
@@ -13,6 +13,8 @@ from ddpm_tutorial.experiments.samplers import (
     steps_for_calls,
 )
 from ddpm_tutorial.flow_matching import FlowMatching
+from ddpm_tutorial.models import NoisyClassifier, NoisyClassifierConfig
+from ddpm_tutorial.schedules import NoiseSchedule
 
 SMALL = Protocol(num_samples=8, resamples=20)
 
@@ -52,3 +54,23 @@ def test_quality_against_calls_scores_every_sampler_of_a_flow_checkpoint(tmp_pat
     assert set(result["ranking_per_budget"]) == {"1", "3"}
     assert set(result["ranking_per_budget"]["3"]) == {"fid", "coverage"}
     assert samplers_of(load_checkpoint(str(path))) == ("euler", "heun")
+
+
+def test_classifier_guidance_sweep_scores_every_scale_with_prompted_accuracy(
+    tmp_path, make_tiny_unet
+):
+    schedule = NoiseSchedule.linear(20)
+    model, judge = tmp_path / "m.safetensors", tmp_path / "c.safetensors"
+    save_checkpoint(make_tiny_unet(), model, schedule=schedule, card={"conditioning": "none"})
+    save_checkpoint(NoisyClassifier(NoisyClassifierConfig(channels=8)), judge, schedule=schedule)
+    result = classifier_guidance_sweep(
+        str(model), str(judge), scales=(0.0, 2.0), steps=2, batch_size=4, protocol=SMALL
+    )
+    assert [r["label"] for r in result["rows"]] == ["s=0", "s=2"]
+    for row in result["rows"]:
+        assert row["prompted_digit_accuracy"]["n"] == 8 and row["fid"]["floor_at_n"]["n"] == 8
+    assert set(result["ranking"]) == {"fid", "coverage", "precision", "prompted_digit_accuracy"}
+    other = tmp_path / "other.safetensors"
+    save_checkpoint(NoisyClassifier(), other, schedule=NoiseSchedule.cosine(20))
+    with pytest.raises(ValueError, match="another noise schedule"):
+        classifier_guidance_sweep(str(model), str(other), protocol=SMALL)
