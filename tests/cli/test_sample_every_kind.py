@@ -121,6 +121,7 @@ SHIPPED_FLAGS: dict[str, list[str] | str] = {
     "mnist-classifier": "draws no samples",
     "mnist-clip": "draws no samples",
     "mnist-features": "draws no samples",
+    "mnist-noisy-classifier": "draws no samples",
     "mnist-style-features": "draws no samples",
     "mnist-imagen-sr": "a part of a cascade",
     "mnist-unclip-decoder": "a part of a cascade",
