@@ -1,5 +1,4 @@
-"""Flow matching (rectified flow): a straight path from data to noise, and a network that learns
-its velocity.
+"""Flow matching: a straight path between data and noise, and a network that learns its velocity.
 
 The convention of this book (and of Stable Diffusion 3 and diffusers'
 ``FlowMatchEulerDiscreteScheduler``), in one line each:
