@@ -23,4 +23,3 @@ def test_every_public_module_has_one_section_on_the_api_page():
     assert not missing, f"modules without a section on book/appendices/api.md: {missing}"
     twice = sorted({m for m in documented if documented.count(m) > 1})
     assert not twice, f"modules documented twice: {twice}"
-
