@@ -13,6 +13,9 @@ Notation (Ho et al. 2020, section 2):
 * ``alpha_bars_prev[t] = alpha_bars[t - 1]``, with ``alpha_bars_prev[0] = 1``
 * ``posterior_variance[t] = betas[t] (1 - alpha_bars_prev[t]) / (1 - alpha_bars[t])``  (eq. 7)
 * ``snr[t] = alpha_bars[t] / (1 - alpha_bars[t])``                       (Kingma et al. 2021)
+
+:func:`rescale_zero_terminal_snr` shifts and scales a schedule so that its last step carries
+no signal at all (``alpha_bars[T-1] = 0``), as Lin et al. (2024, Algorithm 1) propose.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor
 
-__all__ = ["NoiseSchedule", "gather_at", "SCHEDULE_KINDS"]
+__all__ = ["NoiseSchedule", "gather_at", "rescale_zero_terminal_snr", "SCHEDULE_KINDS"]
 
 SCHEDULE_KINDS = ("linear", "cosine", "sigmoid")
 
@@ -48,12 +51,23 @@ class NoiseSchedule:
 
     # ------------------------------------------------------------------ construction
     @classmethod
-    def from_betas(cls, betas: Tensor, kind: str = "custom") -> NoiseSchedule:
+    def from_betas(
+        cls, betas: Tensor, kind: str = "custom", *, allow_terminal_one: bool = False
+    ) -> NoiseSchedule:
         """Build a schedule from the variances ``betas`` of shape (T,), each in (0, 1).
+
+        Args:
+            betas: the variances, shape (T,).
+            kind: a name for the schedule, shown by ``repr``.
+            allow_terminal_one: also accept ``betas[T-1] = 1`` exactly, the last beta of a
+                schedule with zero terminal SNR (:func:`rescale_zero_terminal_snr`); then
+                ``alpha_bars[T-1] = 0`` and ``snr[T-1] = 0``. Every other beta must still lie
+                in (0, 1).
 
         Raises:
             TypeError: if ``betas`` is not a floating-point tensor.
-            ValueError: if ``betas`` is not 1-D and non-empty, or a value lies outside (0, 1).
+            ValueError: if ``betas`` is not 1-D and non-empty, or a value lies outside (0, 1)
+                (the last may be 1 with ``allow_terminal_one=True``).
         """
         if not isinstance(betas, Tensor):
             raise TypeError(f"betas must be a torch.Tensor; got {type(betas).__name__}")
@@ -63,6 +77,8 @@ class NoiseSchedule:
             raise ValueError(f"betas must be 1-D and non-empty; got shape {tuple(betas.shape)}")
         betas = betas.detach().to(device="cpu", dtype=torch.float64)
         bad = ~((betas > 0) & (betas < 1))
+        if allow_terminal_one and float(betas[-1]) == 1.0:
+            bad[-1] = False
         if bool(bad.any()):
             i = int(bad.nonzero()[0])
             raise ValueError(
@@ -224,6 +240,48 @@ class NoiseSchedule:
             f"beta[0]={self.betas[0].item():.3g}, beta[T-1]={self.betas[-1].item():.3g}, "
             f"alpha_bar[T-1]={self.alpha_bars[-1].item():.3g})"
         )
+
+
+def rescale_zero_terminal_snr(schedule: NoiseSchedule) -> NoiseSchedule:
+    """The schedule with zero terminal SNR: Lin et al. (2024, sec. 3.1, Algorithm 1).
+
+    Common schedules leave some signal at the last step (the book's linear one with T = 1000
+    keeps ``alpha_bars[T-1] = 4.0e-5``, so ``x_{T-1}`` still holds ``sqrt(4.0e-5) x0``), yet
+    sampling starts from pure noise. Algorithm 1 shifts ``sqrt(alpha_bars)`` so that its last value is
+    0 and scales it so that its first value is unchanged::
+
+        a = sqrt(alpha_bars);  a <- (a - a[T-1]) * a[0] / (a[0] - a[T-1])
+        alpha_bars = a^2;  alphas[t] = alpha_bars[t] / alpha_bars[t-1];  betas = 1 - alphas
+
+    so ``betas[T-1] = 1`` and ``alpha_bars[T-1] = 0`` exactly (the schedule is built with
+    ``from_betas(..., allow_terminal_one=True)``).
+
+    At ``alpha_bars = 0`` a network that predicts the noise tells the sampler nothing about the
+    image: its input ``x_{T-1}`` is the noise itself, and the clean image it implies,
+    ``x0 = (x_t - sqrt(1 - alpha_bar) eps) / sqrt(alpha_bar)``, divides by 0 (and for the
+    exact noise, ``eps = x_t``, it is 0 / 0). An
+    eps-predicting network therefore cannot be sampled from pure noise at zero SNR, which is
+    why Lin et al. train with v-prediction instead (sec. 3.2): ``x0 = sqrt(alpha_bar) x_t -
+    sqrt(1 - alpha_bar) v = -v`` stays defined (``sample_ddim(..., prediction="v")``).
+
+    Args:
+        schedule: any schedule with ``T >= 2``.
+
+    Returns:
+        A new schedule, ``kind`` suffixed with ``"+zero-snr"``; ``schedule`` is unchanged.
+    """
+    if schedule.num_steps < 2:
+        raise ValueError(
+            f"zero terminal SNR needs at least 2 steps to rescale; got T = {schedule.num_steps}"
+        )
+    a = schedule.alpha_bars.sqrt()
+    a_first, a_last = a[0].clone(), a[-1].clone()
+    a = (a - a_last) * a_first / (a_first - a_last)
+    alpha_bars = a**2
+    alphas = torch.cat([alpha_bars[:1], alpha_bars[1:] / alpha_bars[:-1]])
+    return NoiseSchedule.from_betas(
+        1.0 - alphas, kind=f"{schedule.kind}+zero-snr", allow_terminal_one=True
+    )
 
 
 def gather_at(values: Tensor, t: Tensor, like: Tensor) -> Tensor:

@@ -463,9 +463,10 @@ API_CASES = [
     ),
     (
         "unknown sampler",
-        lambda p, m: draw_samples(load_checkpoint(_checkpoint(p)), 2, sampler="euler"),
+        lambda p, m: draw_samples(load_checkpoint(_checkpoint(p)), 2, sampler="rk4"),
         ValueError,
-        "unknown sampler 'euler'; choose ddpm or ddim",
+        "unknown sampler 'rk4' for 'model', a noise-predicting model; choose one of ddpm, ddim, "
+        "euler, heun, dpm-solver++",
     ),
 ]
 
@@ -529,7 +530,7 @@ CLI_CASES = [
         lambda c, p: ["sample", "--checkpoint", c, "--num-samples", "0", "--out", "x.npy"],
         "--num-samples must be >= 1",
     ),
-    ("unknown sampler", lambda c, p: _sample(c, "--sampler", "euler"), "invalid choice: 'euler'"),
+    ("unknown sampler", lambda c, p: _sample(c, "--sampler", "rk4"), "invalid choice: 'rk4'"),
     (
         "eta above 1",
         lambda c, p: _sample(c, "--eta", "1.5", "--steps", "2"),

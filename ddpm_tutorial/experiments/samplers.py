@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..flow_matching import FlowMatching
+from ..ode_samplers import network_calls
 from .generators import DEFAULT_PROTOCOL, Generator, Protocol, load_generator, sweep
 from .ranking import ranking
 from .scoring import load_judges
@@ -33,20 +34,6 @@ __all__ = [
 #: samplers compared on a noise-predicting checkpoint, and on a flow-matching one
 DENOISER_SAMPLERS = ("ddim", "euler", "heun", "dpm-solver++")
 FLOW_SAMPLERS = ("euler", "heun")
-
-
-def network_calls(sampler: str, steps: int) -> int:
-    """Network calls of ``steps`` steps: ``2 N - 1`` for Heun (the last step is Euler's), else N.
-
-    ``ddpm`` always takes its T steps; pass ``steps = T``.
-    """
-    if steps < 1:
-        raise ValueError(f"steps must be >= 1; got {steps}")
-    if sampler == "heun":
-        return 2 * steps - 1
-    if sampler in ("ddpm", "ddim", "euler", "dpm-solver++"):
-        return steps
-    raise ValueError(f"unknown sampler {sampler!r}")
 
 
 def steps_for_calls(sampler: str, calls: int) -> int:

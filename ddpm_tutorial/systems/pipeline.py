@@ -31,6 +31,7 @@ from ..checkpoints import Checkpoint, CheckpointError, read_card, resolve_checkp
 from ..flow_matching import FLOW_SOLVERS, FlowMatching, sample_flow
 from ..models import model_kind
 from ..models.dalle import DALLE
+from ..ode_samplers import ODE_SAMPLERS
 from ..reverse_process import at_precision, sample_ddim, sample_ddpm
 from .latent_diffusion import decode_latents, load_autoencoder
 
@@ -47,8 +48,9 @@ __all__ = [
 
 #: the network kinds :func:`draw_samples` draws from: images, 2-D points, DALL-E's digits
 SAMPLED_KINDS = ("unet", "text-unet", "mlp", "dalle")
-#: the samplers of a noise-predicting (DDPM-trained) checkpoint
-DENOISER_SAMPLERS: tuple[str, ...] = ("ddpm", "ddim")
+#: the samplers of a noise-predicting (DDPM-trained) checkpoint: Algorithm 2, DDIM, and the
+#: probability-flow ODE's solvers (:mod:`~ddpm_tutorial.ode_samplers`)
+DENOISER_SAMPLERS: tuple[str, ...] = ("ddpm", "ddim", *ODE_SAMPLERS)
 #: the ODE solvers of a flow-matching checkpoint (``schedule.kind == "flow-matching"``)
 FLOW_SAMPLERS: tuple[str, ...] = FLOW_SOLVERS
 #: network kinds that only work as a part of a system (a cascade's stage, unCLIP's prior)
@@ -263,6 +265,8 @@ def draw_samples(
             )
         elif sampler == "ddpm":
             x = sample_ddpm(ckpt.model, ckpt.schedule, shape, **kwargs)
+        elif sampler in ODE_SAMPLERS:
+            x = ODE_SAMPLERS[sampler](ckpt.model, ckpt.schedule, shape, num_steps=steps, **kwargs)
         else:
             x = sample_ddim(
                 ckpt.model,

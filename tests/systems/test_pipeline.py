@@ -7,6 +7,7 @@ import torch
 
 from ddpm_tutorial.checkpoints import load_checkpoint, save_checkpoint
 from ddpm_tutorial.models import MLPConfig, MLPDenoiser, PriorConfig, UNetConfig
+from ddpm_tutorial.ode_samplers import ODE_SAMPLERS
 from ddpm_tutorial.schedules import NoiseSchedule
 from ddpm_tutorial.systems.pipeline import draw_samples, sample_shape
 
@@ -63,6 +64,18 @@ def test_precision_reaches_the_sampler(uncond):
         draw_samples(uncond, 2, precision="half")
 
 
+@pytest.mark.parametrize("sampler", ["euler", "heun", "dpm-solver++"])
+def test_a_noise_predictor_samples_with_each_ode_solver_as_the_module_does(uncond, sampler):
+    """The pipeline draws the initial noise from the seed and calls the solver with it."""
+    x = draw_samples(uncond, 2, sampler=sampler, steps=3, seed=4)
+    g = torch.Generator().manual_seed(4)
+    direct = ODE_SAMPLERS[sampler](
+        uncond.model, uncond.schedule, (2, 1, 28, 28), num_steps=3, generator=g
+    )
+    assert torch.equal(x, direct)
+    assert not torch.equal(x, draw_samples(uncond, 2, sampler="ddim", steps=3, seed=4))
+
+
 def test_samples_are_drawn_in_batches_up_to_batch_size(uncond):
     assert draw_samples(uncond, 5, batch_size=2).shape == (5, 1, 28, 28)
 
@@ -83,7 +96,8 @@ def test_class_conditional_samples_use_the_label_and_the_cards_guidance(class_co
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        ({"sampler": "euler"}, "unknown sampler 'euler'"),
+        ({"sampler": "rk4"}, "unknown sampler 'rk4'"),
+        ({"sampler": "heun", "eta": 0.5}, "--eta applies to the ddim sampler"),
         ({"sampler": "ddpm", "steps": 5}, "--steps and --eta apply to the ddim sampler"),
         ({"label": 3}, "--label needs a class-conditional model"),
         ({"prompt": "a seven"}, "--prompt needs a text-conditional model"),
