@@ -129,7 +129,7 @@ EXPERIMENTS: dict[str, Callable[[argparse.Namespace], dict[str, Any]]] = {
     "latent-savings": _latent_savings,
     "thresholding": _thresholding,
     "unclip-priors": _unclip_priors,
-    "samplers": _samplers,
+    "samplers-nfe": _samplers,
     "classifier-guidance": _classifier_guidance,
 }
 
@@ -153,7 +153,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "training step and per sample, pixel vs latent, and the quality of the samples timed; "
         "thresholding: no limit, static clipping and dynamic thresholding at each "
         "--percentiles over guidance scales; unclip-priors: unCLIP through its diffusion "
-        "prior, the regression baseline and no prior; samplers: every sampler of each unconditional "
+        "prior, the regression baseline and no prior; samplers-nfe: every sampler of each unconditional "
         "checkpoint (default mnist-ddpm mnist-flow) at each budget of --calls network calls; "
         "classifier-guidance: mnist-ddpm steered by mnist-noisy-classifier at each scale "
         "(--guidance-scales, default 0 1 3 10). "
@@ -221,7 +221,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         type=int,
         nargs="+",
         default=[2, 5, 10, 20, 50],
-        help="samplers: the budgets of network calls (Heun takes 2 N - 1 per N steps)",
+        help="samplers-nfe: the budgets of network calls (Heun takes 2 N - 1 per N steps)",
     )
     exp.add_argument("--seed", type=int, default=0, help="random seed")
     exp.add_argument(

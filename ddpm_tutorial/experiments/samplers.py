@@ -103,7 +103,7 @@ def quality_against_calls(
                     {"checkpoint": gen.name, "budget": budget, "network_calls": n_calls, **row}
                 )
     return {
-        "experiment": "samplers",
+        "experiment": "samplers-nfe",
         "checkpoints": [r for r in dict.fromkeys(r["checkpoint"] for r in rows)],
         "calls": list(calls),
         "num_samples": protocol.num_samples,
