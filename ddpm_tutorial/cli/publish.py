@@ -67,6 +67,20 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=None,
         help="record whether sampling clips the predicted clean image by default (sampling)",
     )
+    pub.add_argument(
+        "--sampler",
+        default=None,
+        help="record this default sampler in the card (sampling), e.g. heun for a flow model",
+    )
+    pub.add_argument(
+        "--steps", type=int, default=None, help="record this default number of sampler steps"
+    )
+    pub.add_argument(
+        "--chosen-by",
+        default=None,
+        help="the measurement the sampling defaults were chosen by (a sentence, recorded in the "
+        "card as sampling.chosen_by)",
+    )
     pub.set_defaults(run=_publish)
 
 
@@ -102,6 +116,11 @@ def _publish(args: argparse.Namespace) -> int:
         sampling["guidance_scale"] = args.guidance_scale
     if args.clip_x0 is not None:
         sampling["clip_x0"] = args.clip_x0
+    if args.steps is not None and args.steps < 1:
+        raise CommandError(f"--steps must be >= 1; got {args.steps}")
+    for key in ("sampler", "steps", "chosen_by"):
+        if getattr(args, key) is not None:
+            sampling[key] = getattr(args, key)
     card = publish_checkpoint(
         args.run_dir, args.name, args.dest, metrics=metrics, sampling=sampling or None
     )

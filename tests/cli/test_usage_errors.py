@@ -67,3 +67,8 @@ def test_publish_copies_a_run_into_a_checkpoint_folder(tmp_path, capsys):
     assert main(["publish", "--run", str(run), "--name", "toy", "--dest", str(dest)]) == 0
     assert "published toy" in capsys.readouterr().out
     assert load_checkpoint(dest / "toy.safetensors").card["name"] == "toy"
+    argv = ["publish", "--run", str(run), "--name", "toy2", "--dest", str(dest)]
+    assert main([*argv, "--sampler", "heun", "--steps", "7", "--chosen-by", "a table"]) == 0
+    sampling = load_checkpoint(dest / "toy2.safetensors").card["sampling"]
+    assert (sampling["sampler"], sampling["steps"], sampling["chosen_by"]) == ("heun", 7, "a table")
+    assert main([*argv, "--steps", "0"]) == 2
