@@ -61,6 +61,26 @@ PINS: dict[str, tuple[tuple[str, ...], Callable[[], torch.Tensor]]] = {
         ("mnist-ddpm",),
         lambda: draw_samples(load_checkpoint("mnist-ddpm"), 2, steps=10, eta=1.0, seed=3),
     ),
+    "ddpm_dpm_solver": (
+        ("mnist-ddpm",),
+        lambda: draw_samples(
+            load_checkpoint("mnist-ddpm"), 2, sampler="dpm-solver++", steps=10, seed=3
+        ),
+    ),
+    "flow_euler": (
+        ("mnist-flow",),
+        lambda: draw_samples(load_checkpoint("mnist-flow"), 2, sampler="euler", steps=10, seed=3),
+    ),
+    "flow_heun": (
+        ("mnist-flow",),
+        lambda: draw_samples(load_checkpoint("mnist-flow"), 2, sampler="heun", steps=5, seed=3),
+    ),
+    "noisy_classifier": (
+        ("mnist-noisy-classifier",),
+        lambda: load_checkpoint("mnist-noisy-classifier").model(
+            _digits(), torch.tensor([0, 100, 250, 500, 750, 900, 999, 999])
+        ),
+    ),
     "latent": (
         ("mnist-latent", "mnist-autoencoder"),
         lambda: draw_samples(load_checkpoint("mnist-latent"), 2, steps=10, seed=3),
