@@ -42,6 +42,7 @@ CHAPTERS = {
     "part2/text_to_image": 'load_checkpoint("mnist-text"',
     "part3/ddim": 'load_checkpoint("mnist-ddpm"',
     "part4/imagen": "imagen.sample(",  # the frozen MiniLM encodes the prompts
+    "part5/flow_matching": 'load_checkpoint("mnist-flow", device=DEVICE)',
 }
 
 #: What Colab has before the install cell: a Jupyter kernel and nbclient to drive it, and
