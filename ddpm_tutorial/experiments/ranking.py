@@ -31,6 +31,8 @@ __all__ = [
     "LOWER_IS_BETTER",
     "RANKED",
     "compare_rows",
+    "fewest_calls_default",
+    "rank_per_budget",
     "ranking",
     "recommend_default",
     "rerank",
@@ -190,6 +192,59 @@ def recommend_default(
     }
 
 
+def rank_per_budget(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Per budget of calls: the rows at that budget ranked by FID and coverage (ties kept)."""
+    out: dict[str, Any] = {}
+    for budget in sorted({r["budget"] for r in rows}):
+        group = [r for r in rows if r["budget"] == budget]
+        labels = [f"{r['checkpoint']}: {r['label']}" for r in group]
+        out[str(budget)] = ranking(group, labels, ["fid", "coverage"])
+    return out
+
+
+def _ties(a: dict[str, Any], b: dict[str, Any], measure: str) -> bool:
+    """Do the 95% intervals of two rows' ``measure`` overlap?"""
+    (lo_a, hi_a), (lo_b, hi_b) = a[measure]["interval"], b[measure]["interval"]
+    return lo_a <= hi_b and lo_b <= hi_a
+
+
+def fewest_calls_default(rows: Sequence[dict[str, Any]], checkpoint: str) -> dict[str, Any]:
+    """A checkpoint's sampling default: the fewest calls that tie its best row on FID and coverage.
+
+    The best row has the lowest FID of the checkpoint's rows (the highest coverage breaks a tie
+    of values); a row ties it on a measure when their 95% intervals overlap. Of the rows that
+    tie it on both FID and coverage, the one with the fewest network calls is chosen (the
+    lower FID breaks a tie of calls). Settings of other checkpoints are not compared.
+
+    Returns:
+        ``sampling`` (``sampler`` and ``steps``), ``network_calls``, ``label``, ``best`` (the
+        best row's label) and ``rule`` (this rule in one sentence, with the numbers).
+    """
+    mine = [r for r in rows if r["checkpoint"] == checkpoint]
+    if not mine:
+        raise ValueError(f"no rows of {checkpoint!r}")
+    best = min(mine, key=lambda r: (r["fid"]["value"], -r["coverage"]["value"]))
+    tied = [r for r in mine if _ties(r, best, "fid") and _ties(r, best, "coverage")]
+    chosen = min(tied, key=lambda r: (r["network_calls"], r["fid"]["value"]))
+
+    def describe(r: dict[str, Any]) -> str:
+        fid, cov = r["fid"], r["coverage"]
+        return (
+            f"{r['label']} ({r['network_calls']} calls): FID {fid['value']:.2f} "
+            f"[{fid['interval'][0]:.2f}, {fid['interval'][1]:.2f}], coverage "
+            f"{cov['value']:.3f} [{cov['interval'][0]:.3f}, {cov['interval'][1]:.3f}]"
+        )
+
+    return {
+        "sampling": {k: chosen["sampling"][k] for k in ("sampler", "steps")},
+        "network_calls": chosen["network_calls"],
+        "label": chosen["label"],
+        "best": best["label"],
+        "rule": f"the fewest network calls whose FID and coverage intervals both overlap those "
+        f"of the best row, {describe(best)}: {describe(chosen)} (n = {chosen['n']})",
+    }
+
+
 def rerank(experiment: Mapping[str, Any]) -> dict[str, Any]:
     """An experiment's rankings and recommended defaults, computed again from its rows.
 
@@ -224,6 +279,13 @@ def rerank(experiment: Mapping[str, Any]) -> dict[str, Any]:
             same = [r for r in rows if r["label"] == label]
             by_setting[label] = ranking(same, [r["checkpoint"] for r in same])
         out["ranking"] = by_setting
+        return out
+    if kind == "samplers-nfe":
+        out["ranking_per_budget"] = rank_per_budget(rows)
+        out["recommended_defaults"] = {
+            name: fewest_calls_default(rows, name)
+            for name in dict.fromkeys(r["checkpoint"] for r in rows)
+        }
         return out
     key = next(k for k in ("label", "model", "prior") if k in rows[0])
     labels = [r[key] for r in rows]

@@ -7,8 +7,11 @@ the real-vs-real floor at n, KID, precision, recall, density, coverage and the d
 A sampler's cost is its number of network calls, not its number of steps: Heun's method calls
 the network twice per step except the last (``2 N - 1``, Karras et al. 2022, Algorithm 1), the
 others once (:func:`network_calls`); a budget of calls gives each sampler the most steps that
-fit in it. Each row records its ``network_calls`` and, per budget, :func:`rank_per_budget`
-says which samplers tie for the best FID and coverage (intervals separate or they tie).
+fit in it. Each row records its ``network_calls``; per budget,
+:func:`~ddpm_tutorial.experiments.ranking.rank_per_budget` says which samplers tie for the best
+FID and coverage (intervals separate or they tie), and
+:func:`~ddpm_tutorial.experiments.ranking.fewest_calls_default` recommends each checkpoint's
+sampling default.
 """
 
 from __future__ import annotations
@@ -19,13 +22,12 @@ from typing import Any
 from ..flow_matching import FlowMatching
 from ..ode_samplers import network_calls
 from .generators import DEFAULT_PROTOCOL, Generator, Protocol, load_generator, sweep
-from .ranking import ranking
+from .ranking import fewest_calls_default, rank_per_budget
 from .scoring import load_judges
 
 __all__ = [
     "network_calls",
     "quality_against_calls",
-    "rank_per_budget",
     "sampler_settings",
     "samplers_of",
     "steps_for_calls",
@@ -60,16 +62,6 @@ def sampler_settings(samplers: Sequence[str], calls: Sequence[int]) -> list[dict
     return out
 
 
-def rank_per_budget(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """Per budget of calls: the rows at that budget ranked by FID and coverage (ties kept)."""
-    out: dict[str, Any] = {}
-    for budget in sorted({r["budget"] for r in rows}):
-        group = [r for r in rows if r["budget"] == budget]
-        labels = [f"{r['checkpoint']}: {r['label']}" for r in group]
-        out[str(budget)] = ranking(group, labels, ["fid", "coverage"])
-    return out
-
-
 def quality_against_calls(
     checkpoints: Sequence[str | Generator],
     calls: Sequence[int] = (2, 5, 10, 20, 50),
@@ -88,7 +80,8 @@ def quality_against_calls(
 
     Returns:
         ``rows`` (each with ``checkpoint``, ``label``, ``sampling``, ``budget``,
-        ``network_calls``, ``seconds`` and the scores) and ``ranking_per_budget``.
+        ``network_calls``, ``seconds`` and the scores), ``ranking_per_budget`` and each
+        checkpoint's ``recommended_defaults`` (:func:`fewest_calls_default`).
     """
     judges = load_judges()
     rows = []
@@ -110,4 +103,8 @@ def quality_against_calls(
         "prompts": "none (unconditional)",
         "rows": rows,
         "ranking_per_budget": rank_per_budget(rows),
+        "recommended_defaults": {
+            name: fewest_calls_default(rows, name)
+            for name in dict.fromkeys(r["checkpoint"] for r in rows)
+        },
     }

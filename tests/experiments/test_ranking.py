@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from ddpm_tutorial.experiments.ranking import compare_rows, ranking, recommend_default, rerank
+from ddpm_tutorial.experiments.ranking import (
+    compare_rows,
+    fewest_calls_default,
+    ranking,
+    recommend_default,
+    rerank,
+)
 
 
 def _row(w, fid, acc, cov=(0.9, 0.88, 0.92), clip=None):
@@ -106,3 +112,41 @@ def test_rerank_recomputes_the_decisions_and_keeps_the_rows():
     assert fresh["recommended_default"]["label"] == "w=3"
     assert fresh["ranking"]["coverage"]["best"] == "w=3"
     assert stale["recommended_default"] == {"label": "w=2"}  # the input is not changed
+
+
+def _nfe_row(checkpoint, sampler, steps, calls, fid, fid_iv, cov, cov_iv, budget=None):
+    return {
+        "checkpoint": checkpoint,
+        "label": f"sampler={sampler}, steps={steps}",
+        "sampling": {"sampler": sampler, "steps": steps},
+        "budget": budget or calls,
+        "network_calls": calls,
+        "n": 1000,
+        "fid": {"value": fid, "interval": list(fid_iv), "n": 1000},
+        "coverage": {"value": cov, "interval": list(cov_iv), "n": 1000},
+    }
+
+
+def test_fewest_calls_default_takes_the_cheapest_row_that_ties_the_best_on_fid_and_coverage():
+    rows = [
+        _nfe_row("flow", "heun", 25, 49, 3.7, (2.0, 3.5), 0.81, (0.79, 0.83)),
+        _nfe_row("flow", "heun", 5, 9, 4.4, (2.5, 4.4), 0.79, (0.77, 0.82)),
+        _nfe_row("flow", "euler", 5, 5, 11.1, (8.8, 11.6), 0.68, (0.65, 0.71)),  # FID apart
+        _nfe_row("flow", "euler", 20, 20, 4.8, (2.9, 4.7), 0.77, (0.75, 0.80)),
+        _nfe_row("ddpm", "ddim", 2, 2, 3.0, (1.0, 5.0), 0.8, (0.7, 0.9)),  # another model
+    ]
+    chosen = fewest_calls_default(rows, "flow")
+    assert chosen["sampling"] == {"sampler": "heun", "steps": 5} and chosen["network_calls"] == 9
+    assert chosen["best"] == "sampler=heun, steps=25" and "n = 1000" in chosen["rule"]
+    with pytest.raises(ValueError, match="no rows of 'nope'"):
+        fewest_calls_default(rows, "nope")
+
+
+def test_rerank_recomputes_a_samplers_table_per_budget_and_per_checkpoint():
+    rows = [
+        _nfe_row("flow", "euler", 5, 5, 11.1, (8.8, 11.6), 0.68, (0.65, 0.71)),
+        _nfe_row("ddpm", "ddim", 5, 5, 92.0, (78.0, 104.0), 0.33, (0.30, 0.36)),
+    ]
+    out = rerank({"experiment": "samplers-nfe", "rows": rows})
+    assert out["ranking_per_budget"]["5"]["fid"]["best"] == "flow: sampler=euler, steps=5"
+    assert set(out["recommended_defaults"]) == {"flow", "ddpm"}
