@@ -5,7 +5,13 @@ from __future__ import annotations
 import pytest
 
 from ddpm_tutorial.checkpoints import load_checkpoint, save_checkpoint
-from ddpm_tutorial.experiments import Protocol, classifier_guidance_sweep, quality_against_calls
+from ddpm_tutorial.experiments import (
+    Protocol,
+    classifier_guidance_sweep,
+    compare_rows,
+    load_experiment,
+    quality_against_calls,
+)
 from ddpm_tutorial.experiments.samplers import (
     network_calls,
     sampler_settings,
@@ -74,3 +80,41 @@ def test_classifier_guidance_sweep_scores_every_scale_with_prompted_accuracy(
     save_checkpoint(NoisyClassifier(), other, schedule=NoiseSchedule.cosine(20))
     with pytest.raises(ValueError, match="another noise schedule"):
         classifier_guidance_sweep(str(model), str(other), protocol=SMALL)
+
+
+def _row(table, checkpoint, sampler, steps):
+    (row,) = [
+        r
+        for r in table["rows"]
+        if r["checkpoint"] == checkpoint
+        and r["sampling"]["sampler"] == sampler
+        and r["sampling"]["steps"] == steps
+    ]
+    return row
+
+
+def test_the_shipped_samplers_table_backs_mnist_flows_card_and_the_comparison_with_ddim():
+    table = load_experiment("samplers-nfe")
+    assert table["command"].startswith("python -m ddpm_tutorial experiment samplers-nfe")
+    assert all(r["n"] == 1000 and r["fid"]["floor_at_n"]["n"] == 1000 for r in table["rows"])
+    card = load_checkpoint("mnist-flow").card["sampling"]
+    chosen = table["recommended_defaults"]["mnist-flow"]["sampling"]
+    assert {k: card[k] for k in ("sampler", "steps")} == chosen
+    ddim50, ddim10 = _row(table, "mnist-ddpm", "ddim", 50), _row(table, "mnist-ddpm", "ddim", 10)
+    flow_default = _row(table, "mnist-flow", chosen["sampler"], chosen["steps"])
+    flow10 = _row(table, "mnist-flow", "euler", 10)
+    # at its card's default, mnist-flow is at least as good as mnist-ddpm at DDIM-50, and at
+    # 10 network calls it beats DDIM-10: the intervals separate
+    assert compare_rows(flow_default, ddim50, "fid") <= 0
+    assert compare_rows(flow_default, ddim50, "coverage") <= 0
+    assert compare_rows(flow10, ddim10, "fid") == -1
+    assert compare_rows(flow10, ddim10, "coverage") == -1
+
+
+def test_the_shipped_classifier_guidance_table_shows_the_trade_off():
+    table = load_experiment("classifier-guidance")
+    rows = {r["scale"]: r for r in table["rows"]}
+    assert all(r["n"] >= 500 for r in rows.values())
+    accuracy = [rows[s]["prompted_digit_accuracy"]["value"] for s in sorted(rows)]
+    assert accuracy == sorted(accuracy)  # more guidance, more of the asked digit
+    assert compare_rows(rows[10.0], rows[0.0], "recall") == 1  # and less diversity
