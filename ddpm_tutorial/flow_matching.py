@@ -4,11 +4,11 @@ The convention of this book (and of Stable Diffusion 3 and diffusers'
 ``FlowMatchEulerDiscreteScheduler``), in one line each:
 
 * time runs from data to noise, like DDPM's ``t``: ``t = 0`` is data, ``t = 1`` is noise;
-* the path is a straight line (Liu et al. 2023, eq. 1; Lipman et al. 2023, eq. 23 with
-  ``sigma_min = 0``; Esser et al. 2024, eq. 3 "RF"): ``x_t = (1 - t) x0 + t noise``;
-* the network predicts the velocity of that path, ``dx_t/dt = noise - x0`` (eq. 1 of Liu
-  et al. with their ``X_1`` the data and ``X_0`` the noise runs the other way: their velocity
-  is ``x0 - noise``, the negative of ours);
+* the path is a straight line (Liu et al. 2023, sec. 2.1; Lipman et al. 2023, eq. 22 with
+  ``sigma_min = 0``; Esser et al. 2024, eq. 13, "Rectified Flow"): ``x_t = (1 - t) x0 + t noise``;
+* the network predicts the velocity of that path, ``dx_t/dt = noise - x0`` (Liu et al.'s
+  objective, sec. 2.1, with their ``X_1`` the data and ``X_0`` the noise, runs the other way:
+  their velocity is ``x0 - noise``, the negative of ours);
 * the loss is ``|| (noise - x0) - v(x_t, t) ||^2`` (conditional flow matching, Lipman et al.
   2023, eq. 9 and 23);
 * sampling integrates the ODE ``dx/dt = v(x, t)`` from ``t = 1`` (noise) down to ``t = 0``
@@ -66,7 +66,7 @@ class FlowMatching:
     Attributes:
         time_sampling: ``"uniform"`` (``t ~ U(0, 1)``, Liu et al. 2023) or ``"logit-normal"``
             (``t = sigmoid(n)``, ``n ~ N(logit_mean, logit_std^2)``; Esser et al. 2024, eq. 19,
-            whose best setting in their Table 1 is ``m = 0, s = 1``).
+            whose ``m = 0, s = 1`` ranks first overall in their Table 1).
         logit_mean, logit_std: ``m`` and ``s`` of the logit-normal.
         time_scale: the network is called with ``time_scale * t``.
     """
@@ -229,7 +229,7 @@ def guided_velocity(
     """The velocity at ``(x_t, t)``, with classifier-free guidance when a condition is given.
 
     ``v = v_uncond + w (v_cond - v_uncond)``: the same combination as for the noise (Ho &
-    Salimans 2022, eq. 6); Esser et al. (2024) sample SD3 this way. ``w = 1``: no guidance.
+    Salimans 2022); diffusers' ``StableDiffusion3Pipeline`` samples SD3 this way. ``w = 1``: no guidance.
 
     Args:
         t: times in [0, 1], shape (B,) (the network sees ``path.time_scale * t``).
@@ -260,7 +260,8 @@ def guided_velocity(
 def _limited(v: Tensor, x_t: Tensor, t: float, clip_x0: bool) -> Tensor:
     """The velocity with its implied clean image clipped to [-1, 1].
 
-    As DDIM does with a clipped ``x0`` (Song et al. 2021, eq. 12), the noise is re-derived
+    As diffusers' ``DDIMScheduler`` does with ``clip_sample`` and ``use_clipped_model_output``
+    (and this book's ``ddim_step`` with ``clip_x0``), the noise is re-derived
     from ``x_t`` and the clipped image, ``noise = (x_t - (1 - t) x0) / t``, so that ``x_t``
     stays on the path between them; an Euler step to ``t = 0`` then lands on the clipped image.
     """
@@ -365,7 +366,7 @@ def sample_flow(
 
 
 def straightness(states: Tensor, times: Sequence[float]) -> Tensor:
-    """How far a sampled path bends: Liu et al. (2023), eq. 3, on a solver's grid.
+    """How far a sampled path bends: the straightness of Liu et al. (2023, sec. 2.2), on a grid.
 
     ``S = integral_0^1 E || (x_1 - x_0) - dx_t/dt ||^2 dt``, with ``dx_t/dt`` the velocity of
     each step, ``(x_{k+1} - x_k) / (t_{k+1} - t_k)``, and ``x_1 - x_0`` the velocity of the

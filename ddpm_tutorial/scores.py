@@ -146,7 +146,7 @@ def x0_from_score(x_t: Tensor, t: Tensor, score: Tensor, schedule: NoiseSchedule
     """Tweedie's formula: ``E[x0 | x_t] = (x_t + (1 - ab) s) / sqrt(ab)``, ``ab = alpha_bars[t]``.
 
     ``x_t + (1 - ab) s`` is the mean of ``sqrt(ab) x0`` given ``x_t``: Tweedie's formula for
-    a Gaussian noise of variance ``1 - ab`` (Efron 2011, sec. 1); dividing by ``sqrt(ab)``
+    a Gaussian noise of variance ``1 - ab`` (Efron 2011); dividing by ``sqrt(ab)``
     gives the clean image. Through :func:`noise_from_score` and
     :func:`~ddpm_tutorial.parameterizations.x0_from_noise`.
 
@@ -166,7 +166,7 @@ def x0_from_score(x_t: Tensor, t: Tensor, score: Tensor, schedule: NoiseSchedule
 def score_from_v(x_t: Tensor, t: Tensor, v: Tensor, schedule: NoiseSchedule) -> Tensor:
     """The score a v prediction implies (``v = sqrt(ab) eps - sqrt(1 - ab) x0``).
 
-    ``eps = sqrt(1 - ab) x_t + sqrt(ab) v`` (Salimans & Ho 2022, sec. 4 and appendix D), then
+    ``eps = sqrt(1 - ab) x_t + sqrt(ab) v`` (Salimans & Ho 2022), then
     ``s = -eps / sqrt(1 - ab)``: through
     :func:`~ddpm_tutorial.parameterizations.noise_from_v` and :func:`score_from_noise`.
 

@@ -12,7 +12,7 @@ prediction is a scaled score (``score = -eps / sqrt(1 - alpha_bar_t)``) the guid
     \nabla_{x_t} \log p_\phi(y \mid x_t),
 
 Algorithm 2 of Dhariwal & Nichol (2021) with the gradient scaled by the guidance scale ``s``
-(their sec. 4 scales the classifier gradient the same way; ``s = 0`` is the unconditional
+(their sec. 4.3 scales the classifier gradient the same way; ``s = 0`` is the unconditional
 model). :class:`ClassifierGuidedDenoiser` is that noise as a denoiser, so the book's own DDIM
 loop samples with it unchanged. Classifier-free guidance (Ho & Salimans 2022) reaches the same
 end without a classifier, from a model trained with and without its condition.
@@ -66,7 +66,7 @@ def train_noisy_classifier(
     seed: int = 0,
     config: NoisyClassifierConfig | None = None,
 ) -> NoisyClassifier:
-    """Train ``p(y | x_t, t)`` on noisy digits (Dhariwal & Nichol 2021, sec. 4.1).
+    """Train ``p(y | x_t, t)`` on noisy digits (Dhariwal & Nichol 2021, sec. 4 and 4.3).
 
     Each step draws a batch of training digits (randomly shifted, rotated and scaled), a step
     ``t ~ Uniform{0..T-1}`` and a noise per digit, noises them with :func:`add_noise` and
