@@ -264,6 +264,57 @@ def bench_train(batch_size: int = 128, steps_per_round: int = 3, rounds: int = 8
     return out
 
 
+# ---------------------------------------------------------------------------- backbones (Part V)
+def bench_backbones(
+    batch_size: int = 64, steps_per_round: int = 2, rounds: int = 8
+) -> dict[str, Any]:
+    """Seconds per training step of mnist-flow's UNet and of DiTs of its size (flow loss,
+    the training precision), alternating round by round: how mnist-dit's budget was matched."""
+    from ddpm_tutorial.flow_matching import FlowMatching, flow_matching_loss
+    from ddpm_tutorial.models import DiT, DiTConfig, UNet, count_parameters
+    from ddpm_tutorial.precision import autocast, resolve_precision
+    from ddpm_tutorial.runs import get_config
+
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    path = FlowMatching(time_sampling="logit-normal")
+    x0 = torch.rand(batch_size, 1, 28, 28, device=device) * 2 - 1
+    dit = get_config("mnist-dit", "cpu").model
+    field = {
+        "UNet (mnist-flow)": UNet(get_config("mnist-flow", "cpu").model),
+        "DiT, 4x4 patches (mnist-dit)": DiT(dit),
+        "DiT, 2x2 patches": DiT(DiTConfig(**{**dit.__dict__, "patch_size": 2})),
+    }
+    precision = resolve_precision("auto", device)
+    contestants = {}
+    for name, model in field.items():
+        model.to(device).train()
+        opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
+
+        def run(model: torch.nn.Module = model, opt: Any = opt) -> None:
+            for _ in range(steps_per_round):
+                with autocast(precision, device):
+                    t = path.sample_times(batch_size, device=device)
+                    loss = flow_matching_loss(model, x0, t, torch.randn_like(x0), path)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+
+        run()  # warm-up
+        contestants[name] = run
+    times = alternate(contestants, rounds)
+    out: dict[str, Any] = {"batch_size": batch_size, "precision": precision, "models": {}}
+    unet_s = statistics.median(times["UNet (mnist-flow)"]) / steps_per_round
+    for name, model in field.items():
+        s = statistics.median(times[name]) / steps_per_round
+        out["models"][name] = {
+            "parameters": count_parameters(model),
+            "tokens": getattr(getattr(model, "config", None), "num_patches", None),
+            "seconds_per_step": round(s, 4),
+            "time_vs_unet": round(s / unet_s, 2),
+        }
+    return out
+
+
 # ---------------------------------------------------------------------------- quality per CPU minute
 def _quality(x: torch.Tensor) -> dict[str, Any]:
     """What a reader's ``evaluate`` reports first: FID on mnist-style-features with its basic
@@ -520,6 +571,23 @@ def table(results: dict[str, Any]) -> str:
                 for name, r in t["models"].items()
             ],
         )
+    if "backbones" in results:
+        b = results["backbones"]
+        lines += _section(
+            f"Backbones of Part V, one training step of the flow loss, batch {b['batch_size']}, "
+            f"{b['precision']}:",
+            ["network", "parameters", "tokens", "s/step", "time against the UNet"],
+            [
+                [
+                    name,
+                    f"{r['parameters']:,}",
+                    r["tokens"] or "-",
+                    r["seconds_per_step"],
+                    f"{r['time_vs_unet']}x",
+                ]
+                for name, r in b["models"].items()
+            ],
+        )
     if "quality" in results:
         q = results["quality"]
         lines += _section(
@@ -605,7 +673,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--only",
-        choices=("train", "quality", "sampling", "chapters"),
+        choices=("train", "backbones", "quality", "sampling", "chapters"),
         action="append",
         help="run only these sections (repeatable); default: train, quality and sampling",
     )
@@ -631,6 +699,8 @@ def main(argv: list[str] | None = None) -> int:
     }
     if "train" in sections:
         results["train"] = bench_train()
+    if "backbones" in sections:
+        results["backbones"] = bench_backbones()
     if "quality" in sections:
         results["quality"] = bench_quality(args.budget, num_samples=args.samples)
     if "sampling" in sections:

@@ -1,7 +1,7 @@
 """Networks: the noise predictors, and the networks beside them, one per file.
 
 Noise predictors for images (:class:`UNet`, text-conditional :class:`TextUNet`,
-super-resolution :class:`SuperResUNet`), for 2-D points (:class:`MLPDenoiser`) and for CLIP
+super-resolution :class:`SuperResUNet`), for 2-D points (:class:`MLPDenoiser`), the transformer :class:`DiT` (Part V) and for CLIP
 embeddings (unCLIP's :class:`DiffusionPrior`); beside them the classifiers, CLIP, the
 autoencoder, the super-resolution CNN, the first DALL-E and the noisy classifier of
 classifier guidance (Part V). Nothing here trains or loads.
@@ -21,6 +21,7 @@ from .autoencoder import Autoencoder, AutoencoderConfig
 from .classifier import DigitClassifier, DigitClassifierConfig
 from .clip import CLIP, CLIPConfig
 from .dalle import DALLE, DALLEConfig
+from .dit import DiT, DiTConfig
 from .embeddings import TimestepEmbedding, sinusoidal_embedding
 from .feature_net import FeatureNet, FeatureNetConfig, StyleFeatureNet
 from .mlp import MLPConfig, MLPDenoiser
@@ -39,6 +40,8 @@ __all__ = [
     "CLIPConfig",
     "DALLE",
     "DALLEConfig",
+    "DiT",
+    "DiTConfig",
     "DiffusionPrior",
     "DigitClassifier",
     "DigitClassifierConfig",
@@ -74,6 +77,7 @@ MODEL_KINDS: dict[str, tuple[type[nn.Module], type]] = {
     "unet": (UNet, UNetConfig),
     "text-unet": (TextUNet, TextUNetConfig),
     "mlp": (MLPDenoiser, MLPConfig),
+    "dit": (DiT, DiTConfig),
     "digit-classifier": (DigitClassifier, DigitClassifierConfig),
     "feature-net": (FeatureNet, FeatureNetConfig),
     "style-feature-net": (StyleFeatureNet, FeatureNetConfig),

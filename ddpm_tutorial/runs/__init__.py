@@ -3,6 +3,7 @@
 * :mod:`~ddpm_tutorial.runs.config`: :class:`TrainConfig`;
 * :mod:`~ddpm_tutorial.runs.configs`: :func:`get_config` by name and profile;
 * :mod:`~ddpm_tutorial.runs.data`: :func:`load_training_data`;
+* :mod:`~ddpm_tutorial.runs.reflow`: :func:`teacher_pairs`, the data of a reflow run (Part V);
 * :mod:`~ddpm_tutorial.runs.run`: :func:`run_training`, which writes a checkpoint and its card.
 """
 

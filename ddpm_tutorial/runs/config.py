@@ -13,8 +13,15 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
 
 from ..data.toy2d import TOY_DATASETS
-from ..flow_matching import TIME_SAMPLINGS
-from ..models import MLPConfig, SuperResUNetConfig, TextUNetConfig, UNetConfig, config_from_dict
+from ..flow_matching import FLOW_SOLVERS, TIME_SAMPLINGS
+from ..models import (
+    DiTConfig,
+    MLPConfig,
+    SuperResUNetConfig,
+    TextUNetConfig,
+    UNetConfig,
+    config_from_dict,
+)
 from ..precision import PRECISIONS
 from ..schedules import SCHEDULE_KINDS
 
@@ -39,13 +46,14 @@ CONDITIONINGS: tuple[str, ...] = get_args(Conditioning)
 #: what the network learns: DDPM's noise (Ho et al. 2020) or flow matching's velocity
 Objective = Literal["ddpm", "flow"]
 OBJECTIVES: tuple[str, ...] = get_args(Objective)
-DenoiserConfig = UNetConfig | TextUNetConfig | SuperResUNetConfig | MLPConfig
+DenoiserConfig = UNetConfig | TextUNetConfig | SuperResUNetConfig | MLPConfig | DiTConfig
 #: model_kind -> the config class of its network (the denoisers; see ``models.MODEL_KINDS``)
 DENOISER_CONFIGS: dict[str, type] = {
     "unet": UNetConfig,
     "text-unet": TextUNetConfig,
     "sr-unet": SuperResUNetConfig,
     "mlp": MLPConfig,
+    "dit": DiTConfig,
 }
 #: conditioning -> the one model kind that takes it (class and none: any image network)
 _CONDITIONING_MODEL = {"text": "text-unet", "low-res": "sr-unet", "clip-image": "unet"}
@@ -175,6 +183,23 @@ class TrainConfig:
     sample_steps: int = field(
         default=50, metadata={"help": "default DDIM steps recorded in the model card for sampling"}
     )
+    teacher: str = field(
+        default="",
+        metadata={
+            "help": "reflow (flow objective, unconditional): the flow checkpoint whose ODE maps "
+            "each noise to the digit the student learns to reach along a straight line; the "
+            "student starts from its weights (empty: train on data)"
+        },
+    )
+    teacher_solver: str = field(
+        default="heun", metadata={"help": "reflow: the teacher's ODE solver, euler or heun"}
+    )
+    teacher_steps: int = field(
+        default=5, metadata={"help": "reflow: the teacher's solver steps per pair"}
+    )
+    num_pairs: int = field(
+        default=20000, metadata={"help": "reflow: (noise, teacher digit) pairs to train on"}
+    )
 
     def __post_init__(self) -> None:
         self._check_values()
@@ -194,6 +219,7 @@ class TrainConfig:
             ("precision", self.precision, PRECISIONS),
             ("objective", self.objective, OBJECTIVES),
             ("time sampling", self.time_sampling, TIME_SAMPLINGS),
+            ("teacher solver", self.teacher_solver, FLOW_SOLVERS),
         ):
             if value not in known:
                 also = ", or folder:PATH" if name == "dataset" else ""
@@ -288,6 +314,15 @@ class TrainConfig:
             self.model_kind != "unet" or self.model.cond_dim is None  # type: ignore[union-attr]
         ):
             raise ValueError("clip-image conditioning needs a unet with cond_dim set")
+        if self.teacher and (self.objective != "flow" or self.conditioning != "none"):
+            raise ValueError(
+                "reflow (--teacher) trains an unconditional flow model; set --objective flow "
+                f"and conditioning none, got {self.objective!r} and {self.conditioning!r}"
+            )
+        if self.teacher and (self.teacher_steps < 1 or self.num_pairs < 1):
+            raise ValueError(
+                f"teacher_steps and num_pairs must be >= 1; got {self.teacher_steps}, {self.num_pairs}"
+            )
 
 
 def folder_of(dataset: str) -> str | None:

@@ -12,7 +12,7 @@ from typing import Any
 
 from ..data.captions import caption_vocabulary
 from ..data.toy2d import TOY_DATASETS
-from ..models import MLPConfig, SuperResUNetConfig, TextUNetConfig, UNetConfig
+from ..models import DiTConfig, MLPConfig, SuperResUNetConfig, TextUNetConfig, UNetConfig
 from ..runtime import get_profile
 from .config import TrainConfig
 
@@ -91,6 +91,63 @@ def _mnist_flow(profile: str, conditioning: str = "none") -> TrainConfig:
     base = _mnist(profile) if conditioning == "none" else _mnist_text(profile, "transformer")
     name = "mnist-flow" if conditioning == "none" else "mnist-flow-text"
     return dataclasses.replace(base, name=name, objective="flow", time_sampling="logit-normal")
+
+
+# the transformer of mnist-dit per profile. Patches of 4 x 4 make a 7 x 7 grid of 49 tokens (the
+# UNet's lowest resolution); at 96 wide and 6 deep it has the parameters of mnist's cpu UNet
+# (1.04 M against 1.11 M) and costs about as much CPU time per training step (0.95x), where
+# patches of 2 x 2 (196 tokens) cost 2.9x (python benchmarks/run.py --only backbones)
+_DIT_SIZES: dict[str, dict[str, Any]] = {
+    "smoke": dict(patch_size=4, hidden_dim=16, depth=2, num_heads=2),
+    "cpu": dict(patch_size=4, hidden_dim=96, depth=6, num_heads=4),
+    "full": dict(patch_size=2, hidden_dim=192, depth=8, num_heads=6),
+}
+
+
+def _mnist_dit(profile: str) -> TrainConfig:
+    """Part V: a DiT (Peebles & Xie 2023) in mnist-flow's place: the same data, objective
+    (flow matching, as Stable Diffusion 3 trains its MM-DiT), batch and learning rate."""
+    base = _mnist_flow(profile)
+    return dataclasses.replace(
+        base, name="mnist-dit", model_kind="dit", model=DiTConfig(**_DIT_SIZES[profile])
+    )
+
+
+# reflow of mnist-flow per profile: the student is the teacher's network (mnist-flow's cpu UNet
+# in every profile), so only the pairs and the training change
+_REFLOW_SIZES: dict[str, dict[str, Any]] = {
+    "smoke": dict(
+        num_pairs=64,
+        teacher_steps=2,
+        batch_size=16,
+        num_train_steps=10,
+        log_every=5,
+        checkpoint_every=0,
+        warmup_steps=2,
+    ),
+    "cpu": dict(
+        num_pairs=20000, teacher_steps=5, batch_size=64, num_train_steps=3000, warmup_steps=100
+    ),
+    "full": dict(
+        num_pairs=100000, teacher_steps=25, batch_size=128, num_train_steps=20000, warmup_steps=500
+    ),
+}
+
+
+def _mnist_reflow(profile: str) -> TrainConfig:
+    """Part V: 2-rectified flow (Liu et al. 2023): mnist-flow's network trained on the pairs of
+    noise and digit that mnist-flow's ODE (Heun, its card's sampler) draws, from its weights,
+    with uniform times as Liu et al. draw them; the card samples with 4 Euler steps."""
+    return dataclasses.replace(
+        _mnist_flow("cpu"),
+        name="mnist-reflow",
+        teacher="mnist-flow",
+        teacher_solver="heun",
+        time_sampling="uniform",
+        learning_rate=2e-4,
+        sample_steps=4,
+        **_REFLOW_SIZES[profile],
+    )
 
 
 # training fields shared by the Part IV denoisers (latent, cascade base, super-resolution)
@@ -311,6 +368,8 @@ _BUILDERS = {
     "mnist-text-minilm": lambda p: _mnist_text(p, "minilm"),
     "mnist-flow": lambda p: _mnist_flow(p),
     "mnist-flow-text": lambda p: _mnist_flow(p, "text"),
+    "mnist-dit": _mnist_dit,
+    "mnist-reflow": _mnist_reflow,
     "mnist-latent": _mnist_latent,
     "mnist-sd": _mnist_sd,
     "mnist-imagen-base": _mnist_imagen_base,

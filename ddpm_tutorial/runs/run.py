@@ -32,6 +32,7 @@ from ..training.loop import TrainState, evaluate_loss, train_denoiser
 from ..training.state import load_training_state, read_training_meta, save_training_state
 from .config import TrainConfig, config_from_json, config_to_dict, folder_of
 from .data import encode_captions, load_training_data
+from .reflow import load_teacher, teacher_pairs
 
 __all__ = ["command_line", "path_of", "run_training"]
 
@@ -93,6 +94,8 @@ def run_training(
     else:
         torch.manual_seed(config.seed)
         model = build_model(config.model_kind, config_to_dict(config)["model"])
+        if config.teacher:  # reflow: the student starts as the teacher
+            _start_from_teacher(model, config)
         state = TrainState.create(model, config)
     meta = {"config": config_to_dict(config), "commands": commands}
 
@@ -100,7 +103,14 @@ def run_training(
         if world.is_main:
             save_training_state(s, out_dir, meta)
 
-    data, cond, data_info = load_training_data(config)
+    coupled_noise = None
+    if config.teacher:  # reflow: the teacher's (digit, noise) pairs replace the data
+        data, coupled_noise, data_info = teacher_pairs(
+            load_teacher(config, device), config, device=device
+        )
+        cond = None
+    else:
+        data, cond, data_info = load_training_data(config)
     if isinstance(cond, list):  # captions: encode each distinct one once
         cond = encode_captions(state.model, cond)
     schedule = path_of(config)
@@ -113,6 +123,7 @@ def run_training(
         state=state,
         device=device,
         progress=progress,
+        coupled_noise=coupled_noise,
         on_checkpoint=write_state,
         world=world,
     )
@@ -169,6 +180,19 @@ def run_training(
     )
     world.barrier()  # the card is on disk: the other processes may read it
     return card
+
+
+def _start_from_teacher(model: torch.nn.Module, config: TrainConfig) -> None:
+    """Copy the teacher's weights into the student, whose network must be the teacher's."""
+    teacher = load_teacher(config)
+    theirs = teacher.card["model"]
+    mine = config_to_dict(config)["model"]
+    if theirs["kind"] != config.model_kind or theirs["config"] != mine:
+        raise ValueError(
+            f"reflow starts from the teacher's weights, so the student's network must be "
+            f"{config.teacher!r}'s ({theirs['kind']}); use --config mnist-reflow or set --model.* to match"
+        )
+    model.load_state_dict(teacher.model.state_dict())
 
 
 def _sampling_defaults(config: TrainConfig) -> dict[str, Any]:

@@ -47,7 +47,7 @@ __all__ = [
 ]
 
 #: the network kinds :func:`draw_samples` draws from: images, 2-D points, DALL-E's digits
-SAMPLED_KINDS = ("unet", "text-unet", "mlp", "dalle")
+SAMPLED_KINDS = ("unet", "text-unet", "dit", "mlp", "dalle")
 #: the samplers of a noise-predicting (DDPM-trained) checkpoint: Algorithm 2, DDIM, and the
 #: probability-flow ODE's solvers (:mod:`~ddpm_tutorial.ode_samplers`)
 DENOISER_SAMPLERS: tuple[str, ...] = ("ddpm", "ddim", *ODE_SAMPLERS)
