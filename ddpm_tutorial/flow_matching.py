@@ -38,6 +38,7 @@ __all__ = [
     "FLOW_SOLVERS",
     "FlowMatching",
     "TIME_SAMPLINGS",
+    "clip_velocity",
     "flow_euler_step",
     "flow_heun_step",
     "flow_matching_loss",
@@ -257,7 +258,7 @@ def guided_velocity(
     return v
 
 
-def _limited(v: Tensor, x_t: Tensor, t: float, clip_x0: bool) -> Tensor:
+def clip_velocity(v: Tensor, x_t: Tensor, t: float, clip_x0: bool) -> Tensor:
     """The velocity with its implied clean image clipped to [-1, 1].
 
     As diffusers' ``DDIMScheduler`` does with ``clip_sample`` and ``use_clipped_model_output``
@@ -351,7 +352,7 @@ def sample_flow(
     def velocity_at(x_t: Tensor, t: float) -> Tensor:
         tt = torch.full((x_t.shape[0],), t, device=x_t.device)
         v = guided_velocity(model, x_t, tt, path, cond, guidance_scale)
-        return _limited(v, x_t, t, clip_x0)
+        return clip_velocity(v, x_t, t, clip_x0)
 
     states = [x.detach().cpu()] if return_path else []
     for t, t_next in zip(grid, grid[1:]):

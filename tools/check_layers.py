@@ -24,7 +24,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("_validation",),
     ("forward_process", "parameterizations"),
     ("losses", "reverse_process", "flow_matching", "scores"),
-    ("ode_samplers",),
+    ("ode_samplers", "editing"),
     ("models",),
     ("data", "training", "checkpoints"),
     ("metrics",),

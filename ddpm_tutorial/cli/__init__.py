@@ -27,7 +27,7 @@ import sys
 from .._version import __version__
 from ..checkpoints import CheckpointError
 from ..runs.run import command_line
-from . import evaluate, experiment, publish, sample, train
+from . import edit, evaluate, experiment, publish, sample, train
 from .flags import CommandError, Parser
 
 __all__ = ["CommandError", "build_parser", "main"]
@@ -45,7 +45,7 @@ def build_parser() -> Parser:
     parser.add_argument("--version", action="version", version=f"ddpm-tutorial {__version__}")
     parser.add_argument("--debug", action="store_true", help="show the traceback of every error")
     sub = parser.add_subparsers(dest="command", required=True)
-    for module in (train, sample, evaluate, experiment, publish):
+    for module in (train, sample, edit, evaluate, experiment, publish):
         module.register(sub)
     return parser
 

@@ -22,6 +22,7 @@ from ..experiments import (
     thresholding,
     unclip_priors,
 )
+from ..experiments.editing import STRENGTHS, editing_experiment
 from .flags import CommandError
 from .output import print_json
 
@@ -120,6 +121,17 @@ def _classifier_guidance(args: argparse.Namespace) -> dict[str, Any]:
     )
 
 
+def _editing(args: argparse.Namespace) -> dict[str, Any]:
+    return editing_experiment(
+        args.checkpoints or ["mnist-ddpm", "mnist-flow"],
+        inversion_steps=args.inversion_steps,
+        strengths=args.strengths,
+        steps=args.steps or 50,
+        resamples=args.resample_counts,
+        **_common(args),
+    )
+
+
 #: name -> the function that runs it from the parsed arguments
 EXPERIMENTS: dict[str, Callable[[argparse.Namespace], dict[str, Any]]] = {
     "guidance-tradeoff": _guidance_tradeoff,
@@ -131,6 +143,7 @@ EXPERIMENTS: dict[str, Callable[[argparse.Namespace], dict[str, Any]]] = {
     "unclip-priors": _unclip_priors,
     "samplers-nfe": _samplers,
     "classifier-guidance": _classifier_guidance,
+    "editing": _editing,
 }
 
 
@@ -156,7 +169,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "prior, the regression baseline and no prior; samplers-nfe: every sampler of each unconditional "
         "checkpoint (default mnist-ddpm mnist-flow) at each budget of --calls network calls; "
         "classifier-guidance: mnist-ddpm steered by mnist-noisy-classifier at each scale "
-        "(--guidance-scales, default 0 1 3 10). "
+        "(--guidance-scales, default 0 1 3 10); editing: on --num-samples held-out digits, "
+        "the inversion round trip's RMSE per --inversion-steps, SDEdit per --strengths and "
+        "inpainting per --resample-counts, for each checkpoint (default mnist-ddpm mnist-flow). "
         "Prompts are held-out captions.",
     )
     exp.add_argument("name", choices=tuple(EXPERIMENTS))
@@ -222,6 +237,27 @@ def register(sub: argparse._SubParsersAction) -> None:
         nargs="+",
         default=[2, 5, 10, 20, 50],
         help="samplers-nfe: the budgets of network calls (Heun takes 2 N - 1 per N steps)",
+    )
+    exp.add_argument(
+        "--inversion-steps",
+        type=int,
+        nargs="+",
+        default=[5, 10, 20, 50, 100],
+        help="editing: the steps N of each inversion row",
+    )
+    exp.add_argument(
+        "--strengths",
+        type=float,
+        nargs="+",
+        default=list(STRENGTHS),
+        help="editing: SDEdit's strengths (default 0, 0.1, ..., 1)",
+    )
+    exp.add_argument(
+        "--resample-counts",
+        type=int,
+        nargs="+",
+        default=[1, 5],
+        help="editing: RePaint's resampling counts U of the inpainting rows",
     )
     exp.add_argument("--seed", type=int, default=0, help="random seed")
     exp.add_argument(

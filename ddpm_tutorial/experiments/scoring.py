@@ -64,6 +64,7 @@ from ..systems.clip import captioned_digits
 
 __all__ = [
     "Judges",
+    "bootstrap_mean",
     "heldout_pairs",
     "heldout_prompts",
     "load_experiment",
@@ -148,7 +149,7 @@ def _percentile(boot: Tensor) -> list[float]:
     return [round(lo, 4), round(hi, 4)]
 
 
-def _bootstrap_mean(per_point: Tensor, resamples: int, g: torch.Generator) -> list[float]:
+def bootstrap_mean(per_point: Tensor, resamples: int, g: torch.Generator) -> list[float]:
     """Percentile interval of the mean of ``per_point`` (P,) over ``resamples`` resamples."""
     P = per_point.shape[0]
     idx = torch.randint(0, P, (resamples, P), generator=g)
@@ -199,7 +200,7 @@ def prdc_intervals(
         over = "samples" if name in ("precision", "density") else "held-out digits"
         out[name] = {
             "value": round(float(values.mean()), 4),
-            "interval": _bootstrap_mean(values, resamples, g),
+            "interval": bootstrap_mean(values, resamples, g),
             "interval_method": f"percentile bootstrap over the {over}, k-NN radii fixed",
             "n": int(fake.shape[0]),
         }

@@ -29,6 +29,7 @@ from .noisy_classifier import NoisyClassifier, NoisyClassifierConfig
 from .prior import DiffusionPrior, PriorConfig, RegressionPrior
 from .sr_cnn import SuperResConfig, SuperResNet
 from .sr_unet import SuperResUNet, SuperResUNetConfig
+from .text_dit import TextDiT, TextDiTConfig
 from .text_transformer import TextTransformer
 from .text_unet import TextUNet, TextUNetConfig
 from .unet import UNet, UNetConfig
@@ -60,6 +61,8 @@ __all__ = [
     "SuperResUNet",
     "SuperResUNetConfig",
     "TextTransformer",
+    "TextDiT",
+    "TextDiTConfig",
     "TextUNet",
     "TextUNetConfig",
     "TimestepEmbedding",
@@ -78,6 +81,7 @@ MODEL_KINDS: dict[str, tuple[type[nn.Module], type]] = {
     "text-unet": (TextUNet, TextUNetConfig),
     "mlp": (MLPDenoiser, MLPConfig),
     "dit": (DiT, DiTConfig),
+    "text-dit": (TextDiT, TextDiTConfig),
     "digit-classifier": (DigitClassifier, DigitClassifierConfig),
     "feature-net": (FeatureNet, FeatureNetConfig),
     "style-feature-net": (StyleFeatureNet, FeatureNetConfig),

@@ -268,7 +268,13 @@ class DiT(ConditionInputs, nn.Module):
         return [b.attention for b in self.blocks if b.attention is not None]
 
     def forward(
-        self, x_t: Tensor, t: Tensor, cond: Any = None, *, cond_mask: Tensor | None = None
+        self,
+        x_t: Tensor,
+        t: Tensor,
+        cond: Any = None,
+        *,
+        cond_mask: Tensor | None = None,
+        pooled: Tensor | None = None,
     ) -> Tensor:
         """Predict the noise (or velocity) in ``x_t``.
 
@@ -277,6 +283,8 @@ class DiT(ConditionInputs, nn.Module):
             t: steps, shape (B,) (integer steps, or flow matching's ``1000 t``).
             cond: ``labels`` (B,) and/or ``context`` (B, L, context_dim) tokens, or None.
             cond_mask: optional (B,) bool; False drops that example's condition.
+            pooled: optional (B, hidden_dim), added to the conditioning vector of adaLN (the
+                pooled text of :class:`~ddpm_tutorial.models.text_dit.TextDiT`).
 
         Returns:
             shape (B, out_channels, H, W).
@@ -292,6 +300,8 @@ class DiT(ConditionInputs, nn.Module):
             raise ValueError(f"t must be a tensor of shape ({x_t.shape[0]},); got {got}")
         emb = self.time_embed(t)
         _, c, context, context_mask = self.fold_condition(cond, cond_mask, x_t, emb)
+        if pooled is not None:
+            c = c + pooled
         x = self.patch_embed(x_t).flatten(2).transpose(1, 2) + self.pos_embed  # (B, N, D)
         if context is not None:
             context = self.context_proj(context)  # (B, 1 + L, D)

@@ -21,22 +21,17 @@ encoder), or the frozen encoder's outputs ``{"tokens", "mask", "pooled"}``, comp
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from torch import Tensor, nn
 
-from ..text.pretrained import encode_with_minilm
-from ..text.tokenizer import WordTokenizer
-from .text_transformer import TextTransformer
+from .text_inputs import TEXT_ENCODERS, TextInputs, check_text_fields
 from .unet import UNet, UNetConfig
 
 __all__ = ["TEXT_CONDITIONINGS", "TEXT_ENCODERS", "TextUNet", "TextUNetConfig"]
 
-TEXT_ENCODERS = ("transformer", "minilm")
 TEXT_CONDITIONINGS = ("cross-attention", "pooled", "both")
-_MINILM_DIM = 384
 
 
 @dataclass(frozen=True)
@@ -54,20 +49,11 @@ class TextUNetConfig(UNetConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.text_encoder not in TEXT_ENCODERS:
-            raise ValueError(
-                f"unknown text_encoder {self.text_encoder!r}; choose one of {', '.join(TEXT_ENCODERS)}"
-            )
+        check_text_fields(self)
         if self.text_conditioning not in TEXT_CONDITIONINGS:
             raise ValueError(
                 f"unknown text_conditioning {self.text_conditioning!r}; choose one of "
                 f"{', '.join(TEXT_CONDITIONINGS)}"
-            )
-        if self.text_encoder == "transformer" and not self.vocabulary:
-            raise ValueError("the transformer text encoder needs a vocabulary (a tuple of words)")
-        if self.text_encoder == "minilm" and self.text_dim != _MINILM_DIM:
-            raise ValueError(
-                f"the minilm encoder's features have {_MINILM_DIM} dims; got text_dim={self.text_dim}"
             )
         if self.num_classes is not None or self.cond_image_channels:
             raise ValueError(
@@ -87,7 +73,7 @@ class TextUNetConfig(UNetConfig):
                 )
 
 
-class TextUNet(nn.Module):
+class TextUNet(TextInputs, nn.Module):
     """``eps_pred = TextUNet(x_t, t, cond)``: (B, C, H, W), (B,), text -> (B, C, H, W)."""
 
     def __init__(self, config: TextUNetConfig | None = None) -> None:
@@ -96,43 +82,9 @@ class TextUNet(nn.Module):
             raise ValueError(
                 "TextUNet needs a TextUNetConfig (with a vocabulary or text_encoder='minilm')"
             )
-        self.config = cfg = config
-        self.tokenizer = None
-        self.text_encoder: TextTransformer | None = None
-        if cfg.text_encoder == "transformer":
-            self.tokenizer = WordTokenizer(cfg.vocabulary, cfg.max_len)
-            self.text_encoder = TextTransformer(
-                len(self.tokenizer), cfg.max_len, cfg.text_dim, cfg.text_layers, cfg.text_heads
-            )
-        else:  # frozen features, normalised before the UNet reads them
-            self.context_norm = nn.LayerNorm(cfg.text_dim)
-        self.unet = UNet(cfg.unet_config())
-
-    # ------------------------------------------------------------------ text
-    def encode_prompts(self, prompts: Sequence[str]) -> Any:
-        """The condition for ``prompts``, on this model's device: token ids or frozen features."""
-        device = next(self.parameters()).device
-        if self.tokenizer is not None:
-            ids, _ = self.tokenizer.encode(prompts)
-            return ids.to(device)
-        out = encode_with_minilm(prompts, self.config.max_len, device=str(device))
-        return {k: v.to(device) for k, v in out.items()}
-
-    def text_features(self, cond: Any) -> tuple[Tensor, Tensor, Tensor]:
-        """Token features (B, L, D), mask (B, L) and pooled (B, D) of an encoded condition."""
-        if self.text_encoder is not None:
-            if not isinstance(cond, Tensor):
-                raise TypeError(
-                    "this TextUNet encodes text itself: pass token ids from encode_prompts, "
-                    f"got {type(cond).__name__}"
-                )
-            return self.text_encoder(cond)
-        if not isinstance(cond, Mapping) or set(cond) != {"tokens", "mask", "pooled"}:
-            raise TypeError(
-                "this TextUNet reads the frozen encoder's outputs: pass encode_prompts(...), a "
-                "dict with tokens, mask and pooled"
-            )
-        return self.context_norm(cond["tokens"]), cond["mask"].bool(), cond["pooled"]
+        self.config = config
+        self.build_text_inputs()  # the text encoder (see models.text_inputs)
+        self.unet = UNet(config.unet_config())
 
     # ------------------------------------------------------------------ forward
     def forward(

@@ -18,6 +18,7 @@ from ..models import (
     DiTConfig,
     MLPConfig,
     SuperResUNetConfig,
+    TextDiTConfig,
     TextUNetConfig,
     UNetConfig,
     config_from_dict,
@@ -46,7 +47,9 @@ CONDITIONINGS: tuple[str, ...] = get_args(Conditioning)
 #: what the network learns: DDPM's noise (Ho et al. 2020) or flow matching's velocity
 Objective = Literal["ddpm", "flow"]
 OBJECTIVES: tuple[str, ...] = get_args(Objective)
-DenoiserConfig = UNetConfig | TextUNetConfig | SuperResUNetConfig | MLPConfig | DiTConfig
+DenoiserConfig = (
+    UNetConfig | TextUNetConfig | SuperResUNetConfig | MLPConfig | DiTConfig | TextDiTConfig
+)
 #: model_kind -> the config class of its network (the denoisers; see ``models.MODEL_KINDS``)
 DENOISER_CONFIGS: dict[str, type] = {
     "unet": UNetConfig,
@@ -54,9 +57,14 @@ DENOISER_CONFIGS: dict[str, type] = {
     "sr-unet": SuperResUNetConfig,
     "mlp": MLPConfig,
     "dit": DiTConfig,
+    "text-dit": TextDiTConfig,
 }
-#: conditioning -> the one model kind that takes it (class and none: any image network)
-_CONDITIONING_MODEL = {"text": "text-unet", "low-res": "sr-unet", "clip-image": "unet"}
+#: conditioning -> the model kinds that take it (class and none: any image network)
+_CONDITIONING_MODEL = {
+    "text": ("text-unet", "text-dit"),
+    "low-res": ("sr-unet",),
+    "clip-image": ("unet",),
+}
 MNIST_SIZE = 28
 
 
@@ -295,13 +303,13 @@ class TrainConfig:
 
     def _check_conditioning(self) -> None:
         """The condition fits the network: text needs a text-unet, low-res an sr-unet, ..."""
-        for conditioning, kind in _CONDITIONING_MODEL.items():
+        for conditioning, kinds in _CONDITIONING_MODEL.items():
             if conditioning == "clip-image":
                 continue
-            if (self.conditioning == conditioning) != (self.model_kind == kind):
+            if (self.conditioning == conditioning) != (self.model_kind in kinds):
                 raise ValueError(
                     f"conditioning {self.conditioning!r} does not fit model_kind {self.model_kind!r}: "
-                    f"{conditioning} conditioning goes with the {kind} model, and only with it"
+                    f"{conditioning} conditioning goes with the {' or '.join(kinds)} model, and only with it"
                 )
         if self.objective == "flow" and self.conditioning in ("clip-image", "low-res"):
             raise ValueError(

@@ -12,7 +12,14 @@ from typing import Any
 
 from ..data.captions import caption_vocabulary
 from ..data.toy2d import TOY_DATASETS
-from ..models import DiTConfig, MLPConfig, SuperResUNetConfig, TextUNetConfig, UNetConfig
+from ..models import (
+    DiTConfig,
+    MLPConfig,
+    SuperResUNetConfig,
+    TextDiTConfig,
+    TextUNetConfig,
+    UNetConfig,
+)
 from ..runtime import get_profile
 from .config import TrainConfig
 
@@ -110,6 +117,18 @@ def _mnist_dit(profile: str) -> TrainConfig:
     base = _mnist_flow(profile)
     return dataclasses.replace(
         base, name="mnist-dit", model_kind="dit", model=DiTConfig(**_DIT_SIZES[profile])
+    )
+
+
+def _mnist_mmdit(profile: str) -> TrainConfig:
+    """Part V: SD3's MM-DiT in miniature: mnist-dit's transformer with joint text-image
+    attention, mnist-text's captions and text encoder trained with it, the flow objective."""
+    text = dict(_TEXT_SIZES[profile], vocabulary=caption_vocabulary())
+    return dataclasses.replace(
+        _mnist_flow(profile, "text"),
+        name="mnist-mmdit",
+        model_kind="text-dit",
+        model=TextDiTConfig(**_DIT_SIZES[profile], **text),
     )
 
 
@@ -369,6 +388,7 @@ _BUILDERS = {
     "mnist-flow": lambda p: _mnist_flow(p),
     "mnist-flow-text": lambda p: _mnist_flow(p, "text"),
     "mnist-dit": _mnist_dit,
+    "mnist-mmdit": _mnist_mmdit,
     "mnist-reflow": _mnist_reflow,
     "mnist-latent": _mnist_latent,
     "mnist-sd": _mnist_sd,

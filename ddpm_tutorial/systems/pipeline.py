@@ -10,6 +10,7 @@ What a checkpoint draws depends on its network (:data:`SAMPLED_KINDS`):
 
 ==============================  ==============================================================
 ``unet``, ``text-unet``         images, (N, C, H, W)
+``dit``, ``text-dit``           images, (N, C, H, W) (Part V's transformers)
 ``mlp``                         2-D toy points, (N, D)
 ``dalle``                       images from the first DALL-E's tokens, (N, 1, 28, 28)
 ==============================  ==============================================================
@@ -47,7 +48,7 @@ __all__ = [
 ]
 
 #: the network kinds :func:`draw_samples` draws from: images, 2-D points, DALL-E's digits
-SAMPLED_KINDS = ("unet", "text-unet", "dit", "mlp", "dalle")
+SAMPLED_KINDS = ("unet", "text-unet", "dit", "text-dit", "mlp", "dalle")
 #: the samplers of a noise-predicting (DDPM-trained) checkpoint: Algorithm 2, DDIM, and the
 #: probability-flow ODE's solvers (:mod:`~ddpm_tutorial.ode_samplers`)
 DENOISER_SAMPLERS: tuple[str, ...] = ("ddpm", "ddim", *ODE_SAMPLERS)

@@ -145,3 +145,36 @@ def test_a_wrong_input_shape_or_step_shape_is_refused_in_one_line():
         model(torch.randn(2, 1, 28, 28), torch.zeros(3))
     with pytest.raises(ValueError, match="unconditional"):
         model(torch.randn(2, 1, 28, 28), torch.zeros(2), torch.tensor([1, 2]))
+
+
+TEXT = dict(
+    SMALL, vocabulary=("a", "thick", "three", "seven"), text_dim=8, text_layers=1, text_heads=2
+)
+
+
+def test_a_text_dit_reads_its_prompt_and_a_dropped_prompt_is_no_prompt():
+    from ddpm_tutorial.models import TextDiT, TextDiTConfig
+
+    model = _perturbed(TextDiT(TextDiTConfig(**TEXT))).eval()
+    assert model.config.context_dim == 8 and model.dit.blocks[0].text is not None
+    x, t = _inputs(B=2)
+    three, seven = (
+        model.encode_prompts(["a thick three"] * 2),
+        model.encode_prompts(["a seven"] * 2),
+    )
+    assert not torch.allclose(model(x, t, three), model(x, t, seven))
+    dropped = model(x, t, three, cond_mask=torch.tensor([False, False]))
+    assert torch.allclose(dropped, model(x, t, None), atol=1e-6)
+    with pytest.raises(TypeError, match="this TextDiT encodes text itself"):
+        model(x, t, {"tokens": torch.zeros(2, 3, 8)})
+
+
+def test_a_text_dits_config_derives_its_context_width_and_refuses_labels():
+    from ddpm_tutorial.models import TextDiTConfig
+
+    with pytest.raises(ValueError, match="context_dim follows from text_dim=8; got 5"):
+        TextDiTConfig(**TEXT, context_dim=5)
+    with pytest.raises(ValueError, match="conditioned on text only"):
+        TextDiTConfig(**TEXT, num_classes=10)
+    with pytest.raises(ValueError, match="needs a vocabulary"):
+        TextDiTConfig(**{**TEXT, "vocabulary": ()})

@@ -118,3 +118,20 @@ def test_part_four_cascade_configs_fit_their_data():
         get_config("mnist-imagen-sr", "smoke", conditioning="none")
     with pytest.raises(ValueError, match="--clip"):
         get_config("mnist-unclip-decoder", "smoke", clip="")
+
+
+def test_mnist_dit_is_mnist_flow_with_a_transformer_in_the_unets_place():
+    dit, flow = get_config("mnist-dit", "cpu"), get_config("mnist-flow", "cpu")
+    assert dit.model_kind == "dit" and dit.model.patch_size == 4
+    skip = ("name", "model_kind", "model")
+    assert {k: v for k, v in dit.__dict__.items() if k not in skip} == {
+        k: v for k, v in flow.__dict__.items() if k not in skip
+    }
+
+
+def test_mnist_mmdit_is_a_text_dit_on_captions_with_the_flow_objective():
+    config = get_config("mnist-mmdit", "smoke")
+    assert config.model_kind == "text-dit" and config.conditioning == "text"
+    assert config.objective == "flow" and config.model.context_dim == config.model.text_dim
+    with pytest.raises(ValueError, match="text conditioning goes with the text-unet or text-dit"):
+        get_config("mnist-dit", "smoke", conditioning="text")
