@@ -75,6 +75,14 @@ PINS: dict[str, tuple[tuple[str, ...], Callable[[], torch.Tensor]]] = {
         ("mnist-flow",),
         lambda: draw_samples(load_checkpoint("mnist-flow"), 2, sampler="heun", steps=5, seed=3),
     ),
+    "dit_heun": (
+        ("mnist-dit",),
+        lambda: draw_samples(load_checkpoint("mnist-dit"), 2, sampler="heun", steps=5, seed=3),
+    ),
+    "reflow_euler": (
+        ("mnist-reflow",),
+        lambda: draw_samples(load_checkpoint("mnist-reflow"), 2, sampler="euler", steps=4, seed=3),
+    ),
     "noisy_classifier": (
         ("mnist-noisy-classifier",),
         lambda: load_checkpoint("mnist-noisy-classifier").model(

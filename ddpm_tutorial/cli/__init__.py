@@ -4,15 +4,19 @@
 
     python -m ddpm_tutorial train  --config NAME [--profile smoke|cpu|full] [--FIELD VALUE ...] --out DIR
     python -m ddpm_tutorial sample --checkpoint PATH --num-samples N --out FILE.npy|FILE.png
-                                   [--sampler ddpm|ddim] [--steps K] [--eta E] [--seed S]
-                                   [--label K | --prompt TEXT] [--guidance-scale W]
+                                   [--sampler ddpm|ddim|euler|heun|dpm-solver++] [--steps K]
+                                   [--eta E] [--seed S] [--label K | --prompt TEXT]
+                                   [--guidance-scale W]
+    python -m ddpm_tutorial edit img2img|inpaint|invert --checkpoint NAME
+                                   --image FILE.png|FILE.npy | --digit K  --out FILE
+                                   [--strength S] [--mask FILE|top|bottom|left|right]
     python -m ddpm_tutorial evaluate --samples FILE.npy [--prompts FILE.txt]
     python -m ddpm_tutorial evaluate-text --checkpoint NAME [--out FILE.json]
 
 Every field of :class:`~ddpm_tutorial.runs.config.TrainConfig` is a ``train`` flag
 (``--batch-size``), and every field of the network's config one with a ``model.`` prefix
 (``--model.base-channels``). Each command lives in its own module (``train``, ``sample``,
-``evaluate``, ``experiment``, ``publish``), which adds its parser and names the function that
+``edit``, ``evaluate``, ``experiment``, ``publish``), which adds its parser and names the function that
 runs it.
 
 A wrong input (a checkpoint that does not exist, a label out of range, a bad flag) is one line

@@ -118,3 +118,21 @@ def test_the_shipped_classifier_guidance_table_shows_the_trade_off():
     accuracy = [rows[s]["prompted_digit_accuracy"]["value"] for s in sorted(rows)]
     assert accuracy == sorted(accuracy)  # more guidance, more of the asked digit
     assert compare_rows(rows[10.0], rows[0.0], "recall") == 1  # and less diversity
+
+
+def test_the_shipped_backbone_table_backs_mnist_dits_card_and_the_unets_lead():
+    table = load_experiment("dit-vs-unet")
+    assert table["command"].startswith("python -m ddpm_tutorial experiment samplers-nfe")
+    assert all(r["n"] == 1000 for r in table["rows"])
+    card = load_checkpoint("mnist-dit").card["sampling"]
+    assert {k: card[k] for k in ("sampler", "steps")} == table["recommended_defaults"]["mnist-dit"][
+        "sampling"
+    ]
+    # at equal parameters, training budget and network calls the UNet's digits score better
+    # than the transformer's at every budget: the intervals separate (the chapter says so)
+    for budget in table["calls"]:
+        for metric in ("fid", "coverage"):
+            ranks = table["ranking_per_budget"][str(budget)][metric]["rank"]
+            worst_unet = max(v for k, v in ranks.items() if k.startswith("mnist-flow"))
+            best_dit = min(v for k, v in ranks.items() if k.startswith("mnist-dit"))
+            assert worst_unet < best_dit
