@@ -72,6 +72,8 @@ TRAINED = {
     "mnist-sd": (PROMPT, (1, 28, 28)),
     "mnist-flow": (["--sampler", "heun"], (1, 28, 28)),
     "mnist-flow-text": (PROMPT, (1, 28, 28)),
+    "mnist-dit": (["--sampler", "heun"], (1, 28, 28)),
+    "mnist-mmdit": (PROMPT, (1, 28, 28)),
     "mnist-imagen-sr": ([], "a part of a cascade"),
     "toy-gmm": ([], (2,)),
     "toy-swissroll": ([], (2,)),
@@ -84,6 +86,8 @@ NOT_TRAINED_HERE = {
     "mnist-imagen-base": "the shipped mnist-imagen-base below",
     # CLIP embeds every digit; a part of a cascade, refused like mnist-imagen-sr
     "mnist-unclip-decoder": "the shipped mnist-unclip-decoder below",
+    # the student starts from the shipped mnist-flow and trains on its pairs
+    "mnist-reflow": "tests/runs/test_reflow.py and the shipped mnist-reflow below",
 }
 
 
@@ -128,6 +132,7 @@ SHIPPED_FLAGS: dict[str, list[str] | str] = {
     "mnist-unclip-prior": "a part of a cascade",
     "mnist-unclip-prior-regression": "a part of a cascade",
     "mnist-dalle": PROMPT,  # autoregressive: no --steps
+    "mnist-reflow": [],  # the few-step student at its card's own 4 Euler steps
     "mnist-imagen": [*PROMPT, "--steps", "2", "--upsampler-steps", "2"],
     "mnist-unclip": [*PROMPT, "--steps", "2", "--upsampler-steps", "2"],
 }
