@@ -269,9 +269,12 @@ def bench_backbones(
     batch_size: int = 64, steps_per_round: int = 2, rounds: int = 8
 ) -> dict[str, Any]:
     """Seconds per training step of mnist-flow's UNet and of DiTs of its size (flow loss,
-    the training precision), alternating round by round: how mnist-dit's budget was matched."""
+    the training precision), alternating round by round: how mnist-dit's budget was matched.
+    Then the text pair of the same chapter, on batches of the book's captions: mnist-flow-text's
+    UNet with cross-attention against mnist-mmdit's MM-DiT (each with its word transformer)."""
     from ddpm_tutorial.flow_matching import FlowMatching, flow_matching_loss
-    from ddpm_tutorial.models import DiT, DiTConfig, UNet, count_parameters
+    from ddpm_tutorial.experiments.scoring import heldout_prompts
+    from ddpm_tutorial.models import DiT, DiTConfig, TextDiT, TextUNet, UNet, count_parameters
     from ddpm_tutorial.precision import autocast, resolve_precision
     from ddpm_tutorial.runs import get_config
 
@@ -284,17 +287,25 @@ def bench_backbones(
         "DiT, 4x4 patches (mnist-dit)": DiT(dit),
         "DiT, 2x2 patches": DiT(DiTConfig(**{**dit.__dict__, "patch_size": 2})),
     }
+    text_field = {
+        "text UNet, cross-attention (mnist-flow-text)": TextUNet(
+            get_config("mnist-flow-text", "cpu").model
+        ),
+        "MM-DiT, joint attention (mnist-mmdit)": TextDiT(get_config("mnist-mmdit", "cpu").model),
+    }
+    captions = heldout_prompts(batch_size)  # captions of held-out digits, one per example
     precision = resolve_precision("auto", device)
     contestants = {}
-    for name, model in field.items():
+    for name, model in {**field, **text_field}.items():
         model.to(device).train()
         opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
+        cond = model.encode_prompts(captions) if name in text_field else None
 
-        def run(model: torch.nn.Module = model, opt: Any = opt) -> None:
+        def run(model: torch.nn.Module = model, opt: Any = opt, cond: Any = cond) -> None:
             for _ in range(steps_per_round):
                 with autocast(precision, device):
                     t = path.sample_times(batch_size, device=device)
-                    loss = flow_matching_loss(model, x0, t, torch.randn_like(x0), path)
+                    loss = flow_matching_loss(model, x0, t, torch.randn_like(x0), path, cond=cond)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
@@ -303,15 +314,22 @@ def bench_backbones(
         contestants[name] = run
     times = alternate(contestants, rounds)
     out: dict[str, Any] = {"batch_size": batch_size, "precision": precision, "models": {}}
-    unet_s = statistics.median(times["UNet (mnist-flow)"]) / steps_per_round
-    for name, model in field.items():
-        s = statistics.median(times[name]) / steps_per_round
-        out["models"][name] = {
-            "parameters": count_parameters(model),
-            "tokens": getattr(getattr(model, "config", None), "num_patches", None),
-            "seconds_per_step": round(s, 4),
-            "time_vs_unet": round(s / unet_s, 2),
-        }
+
+    def rows(models: dict[str, torch.nn.Module], reference: str) -> dict[str, Any]:
+        ref_s = statistics.median(times[reference]) / steps_per_round
+        table = {}
+        for name, model in models.items():
+            s = statistics.median(times[name]) / steps_per_round
+            table[name] = {
+                "parameters": count_parameters(model),
+                "tokens": getattr(getattr(model, "config", None), "num_patches", None),
+                "seconds_per_step": round(s, 4),
+                "time_vs_unet": round(s / ref_s, 2),
+            }
+        return table
+
+    out["models"] = rows(field, "UNet (mnist-flow)")
+    out["text_models"] = rows(text_field, "text UNet, cross-attention (mnist-flow-text)")
     return out
 
 
@@ -588,6 +606,21 @@ def table(results: dict[str, Any]) -> str:
                 for name, r in b["models"].items()
             ],
         )
+        if "text_models" in b:
+            lines += _section(
+                "The text pair, on batches of captions (time against the text UNet):",
+                ["network", "parameters", "tokens", "s/step", "time against the text UNet"],
+                [
+                    [
+                        name,
+                        f"{r['parameters']:,}",
+                        r["tokens"] or "-",
+                        r["seconds_per_step"],
+                        f"{r['time_vs_unet']}x",
+                    ]
+                    for name, r in b["text_models"].items()
+                ],
+            )
     if "quality" in results:
         q = results["quality"]
         lines += _section(

@@ -79,6 +79,8 @@ PINS: dict[str, tuple[tuple[str, ...], Callable[[], torch.Tensor]]] = {
         ("mnist-dit",),
         lambda: draw_samples(load_checkpoint("mnist-dit"), 2, sampler="heun", steps=5, seed=3),
     ),
+    "mmdit_prompted": (("mnist-mmdit",), _prompted("mnist-mmdit")),
+    "flow_text_prompted": (("mnist-flow-text",), _prompted("mnist-flow-text")),
     "reflow_euler": (
         ("mnist-reflow",),
         lambda: draw_samples(load_checkpoint("mnist-reflow"), 2, sampler="euler", steps=4, seed=3),

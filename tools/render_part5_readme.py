@@ -197,6 +197,77 @@ def dit_section():
     return out
 
 
+def text_backbones_section():
+    if not (CARDS / "mnist-mmdit.json").exists() or not (CARDS / "mnist-flow-text.json").exists():
+        return []
+    out = [
+        "## mnist-mmdit and mnist-flow-text",
+        "",
+        "Part V's text-conditioned pair: SD3's MM-DiT (Esser et al. 2024, sec. 4) with `mnist-dit`'s sizes and joint "
+        "attention over words and patches (`mnist-mmdit`), against the text UNet with cross-attention "
+        "(`mnist-flow-text`); both read the book's captions through a word transformer trained with them, and share "
+        "data, objective (flow matching, logit-normal times), batch, steps, learning rate and caption dropout.",
+        "",
+        "| | mnist-flow-text | mnist-mmdit |",
+        "|---|---|---|",
+    ]
+    u, m = card("mnist-flow-text"), card("mnist-mmdit")
+    mc = m["model"]["config"]
+
+    def both(f):
+        return f"| {f(u)} | {f(m)} |"
+
+    out += [
+        "| network " + both(lambda c: f"{c['model']['kind']}, {c['model']['parameters']:,} parameters"),
+        f"| MM-DiT sizes | | {mc['patch_size']}x{mc['patch_size']} patches, width {mc['hidden_dim']}, {mc['depth']} blocks, "
+        f"{mc['num_heads']} heads; a text stream of its own in every block |",
+        "| data " + both(lambda c: f"{c['data']['num_images']:,} digits from {c['data']['source']}, {c['data']['captions_per_image']} captions each"),
+        "| training " + both(training_line),
+        "| command "
+        + both(
+            lambda c: f"`{c['command']}`"
+            + (f" (resumed with `{c['resumed_with'][0]}`)" if c.get("resumed_with") else "")
+        ),
+        "| held-out flow loss " + both(lambda c: f"{c['metrics']['heldout_loss']:.3f}"),
+        "| sampling default "
+        + both(
+            lambda c: f"{c['sampling']['sampler']}, {c['sampling']['steps']} steps, w = {c['sampling']['guidance_scale']:g}"
+            + (f"; chosen by: {c['sampling']['chosen_by']}" if c["sampling"].get("chosen_by") else "")
+        ),
+        "",
+    ]
+    bench = ROOT / "benchmarks/results/backbones.json"
+    if bench.exists():
+        b = json.loads(bench.read_text())["backbones"].get("text_models")
+        if b:
+            cells = "; ".join(f"{k}: {r['seconds_per_step']} s ({r['time_vs_unet']}x)" for k, r in b.items())
+            out += [f"Seconds per training step on batches of 64 captioned digits, side by side: {cells}.", ""]
+    t = exp("text-backbones")
+    if t:
+        n = t["num_samples"]
+        floor = t["rows"][0]["fid"]["floor_at_n"]
+        out += [
+            "Both at each guidance scale (`data/experiments/text-backbones.json`), from the same held-out captions and noise seeds:",
+            "",
+            "| checkpoint | sampler, steps | w | FID [95%] | coverage [95%] | precision [95%] | recall [95%] | prompted digit read [95%] |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        for r in t["rows"]:
+            s = r["sampling"]
+            out.append(
+                f"| {r['checkpoint']} | {s['sampler']}, {s['steps']} | {s['guidance_scale']:g} | {fid_cell(r)} | {iv(r, 'coverage')} | "
+                f"{iv(r, 'precision')} | {iv(r, 'recall')} | {iv(r, 'prompted_digit_accuracy')} |"
+            )
+        out += [
+            "",
+            f"n = {n:,} samples per row; FID on `mnist-style-features` against the held-out digits, real-vs-real floor at "
+            f"n = {n:,}: {floor['mean']:.2f} ± {floor['sd']:.2f}; held-out digits read as their caption's digit: "
+            f"{t['rows'][0]['prompted_digit_accuracy']['real']:.3f}; `{t['command']}`.",
+            "",
+        ]
+    return out
+
+
 def reflow_section():
     if not (CARDS / "mnist-reflow.json").exists():
         return []
@@ -296,6 +367,7 @@ def main():
             *flow_section(),
             *noisy_section(),
             *dit_section(),
+            *text_backbones_section(),
             *reflow_section(),
             *editing_section(),
             END,

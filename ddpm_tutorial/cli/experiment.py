@@ -19,6 +19,7 @@ from ..experiments import (
     latent_savings,
     part4_comparison,
     quality_against_calls,
+    text_backbones,
     thresholding,
     unclip_priors,
 )
@@ -66,6 +67,14 @@ def _encoder_vs_denoiser(args: argparse.Namespace) -> dict[str, Any]:
     if not args.checkpoints:
         raise CommandError("encoder-vs-denoiser needs --checkpoints")
     return encoder_vs_denoiser(args.checkpoints, **_settings(args, [3.0]), **_common(args))
+
+
+def _text_backbones(args: argparse.Namespace) -> dict[str, Any]:
+    return text_backbones(
+        args.checkpoints or ["mnist-flow-text", "mnist-mmdit"],
+        **_settings(args, [1.0, 2.0, 3.0, 5.0]),
+        **_common(args),
+    )
 
 
 def _part4_comparison(args: argparse.Namespace) -> dict[str, Any]:
@@ -136,6 +145,7 @@ def _editing(args: argparse.Namespace) -> dict[str, Any]:
 EXPERIMENTS: dict[str, Callable[[argparse.Namespace], dict[str, Any]]] = {
     "guidance-tradeoff": _guidance_tradeoff,
     "encoder-vs-denoiser": _encoder_vs_denoiser,
+    "text-backbones": _text_backbones,
     "part4-comparison": _part4_comparison,
     "card-defaults": _card_defaults,
     "latent-savings": _latent_savings,
@@ -159,7 +169,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "guidance-tradeoff: per guidance scale (and --clip-x0 choice) of one text-to-image "
         "checkpoint or system (an unconditional checkpoint: per --clip-x0 and --etas at w = 1), "
         "with a recommended default; encoder-vs-denoiser: several "
-        "checkpoints at each setting, and each one's recommended default; part4-comparison: "
+        "checkpoints at each setting, and each one's recommended default; text-backbones: the "
+        "same for a text UNet against an MM-DiT trained alike (default mnist-flow-text "
+        "mnist-mmdit at w = 1 2 3 5); part4-comparison: "
         "Part IV's closing table at each card's defaults (parameters, s/100 samples); "
         "card-defaults: every shipped generator at its card's defaults, with memorisation and "
         "the first FID features (the numbers the cards carry); latent-savings: time per "
@@ -191,7 +203,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         nargs="+",
         default=None,
         help="guidance scales of guidance-tradeoff (default 1 2 3 5 8), encoder-vs-denoiser "
-        "(default 3), thresholding (default 1 3 8 15) and classifier-guidance (the "
+        "(default 3), text-backbones (default 1 2 3 5), thresholding (default 1 3 8 15) and classifier-guidance (the "
         "classifier scales s, default 0 1 3 10)",
     )
     exp.add_argument(
@@ -199,7 +211,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         nargs="+",
         choices=tuple(_CLIP),
         default=["card"],
-        help="guidance-tradeoff and encoder-vs-denoiser: sample every scale with each of "
+        help="guidance-tradeoff, encoder-vs-denoiser and text-backbones: sample every scale "
+        "with each of "
         "these: the card's clip_x0 (default), on, off",
     )
     exp.add_argument(

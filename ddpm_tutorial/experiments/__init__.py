@@ -3,7 +3,7 @@
 * :mod:`~ddpm_tutorial.experiments.prompt_following`: does a text-to-image model do what its
   prompt says (``evaluate-text``)?
 * :mod:`~ddpm_tutorial.experiments.text_to_image`: the guidance trade-off; encoder against
-  denoiser (4.1.1.2);
+  denoiser (4.1.1.2); the UNet against the MM-DiT on the same captions (Part V);
 * :mod:`~ddpm_tutorial.experiments.systems`: Part IV's systems side by side, every shipped
   generator at its card's defaults, what the latent space saves, thresholding, unCLIP's
   priors;
@@ -35,7 +35,7 @@ from .systems import (
     thresholding,
     unclip_priors,
 )
-from .text_to_image import encoder_vs_denoiser, guidance_tradeoff
+from .text_to_image import compare_text_models, encoder_vs_denoiser, guidance_tradeoff, text_backbones
 
 __all__ = [
     "SHIPPED_GENERATORS",
@@ -43,6 +43,7 @@ __all__ = [
     "card_defaults",
     "classifier_guidance_sweep",
     "compare_rows",
+    "compare_text_models",
     "draw_at_defaults",
     "encoder_vs_denoiser",
     "guidance_tradeoff",
@@ -57,6 +58,7 @@ __all__ = [
     "ranking",
     "recommend_default",
     "score_samples",
+    "text_backbones",
     "text_report",
     "thresholding",
     "unclip_priors",

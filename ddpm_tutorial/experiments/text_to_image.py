@@ -1,4 +1,5 @@
-"""The measured experiments of 4.1.1.2: the guidance trade-off, and encoder against denoiser.
+"""The measured experiments of text-to-image models: the guidance trade-off, encoder against
+denoiser (4.1.1.2), and the UNet against the MM-DiT on the same captions (Part V).
 
 * :func:`guidance_tradeoff`: FID against CLIP score over guidance scales, the curve of
   GLIDE (Nichol et al. 2022, Fig. 6) and Imagen (Saharia et al. 2022, Fig. A.11): more
@@ -9,6 +10,10 @@
   matters more than the size of the denoiser, measured on four text-to-image models: two
   text encoders (trained from scratch on our captions; the frozen pretrained MiniLM) by two
   denoiser sizes, at one or several guidance scales.
+* :func:`text_backbones`: the same comparison with another question: two text-to-image
+  networks that differ only in their backbone (a UNet with cross-attention against SD3's
+  MM-DiT with joint attention, Esser et al. 2024, sec. 4), trained on the same captions with
+  the same objective and budget, at each guidance scale.
 
 Both sample every row from the same held-out captions with the same seeds, score it with
 :func:`~ddpm_tutorial.experiments.scoring.score_samples`, rank the rows only where intervals
@@ -21,6 +26,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from ..checkpoints import Checkpoint
+from ..models import model_kind
 from .generators import (
     DEFAULT_PROTOCOL,
     Generator,
@@ -34,7 +41,13 @@ from .generators import (
 from .ranking import ranking, recommend_default
 from .scoring import load_judges
 
-__all__ = ["encoder_vs_denoiser", "guidance_settings", "guidance_tradeoff"]
+__all__ = [
+    "compare_text_models",
+    "encoder_vs_denoiser",
+    "guidance_settings",
+    "guidance_tradeoff",
+    "text_backbones",
+]
 
 _PROMPTS = "captions of held-out digits, one per sample (heldout_pairs)"
 
@@ -115,9 +128,10 @@ def guidance_tradeoff(
     }
 
 
-def encoder_vs_denoiser(
+def compare_text_models(
     checkpoints: Sequence[str | Generator],
     *,
+    experiment: str,
     guidance_scales: Sequence[float] = (3.0,),
     clip_x0: Sequence[bool | None] = (None,),
     steps: int | None = None,
@@ -126,24 +140,31 @@ def encoder_vs_denoiser(
 ) -> dict[str, Any]:
     """One row per text-to-image checkpoint and setting: its parts' sizes and every measure.
 
-    ``ranking`` compares the checkpoints at each setting (the experiment's question: which
-    matters more, the encoder or the denoiser?); ``per_checkpoint`` ranks each checkpoint's
-    settings and recommends its default.
+    ``ranking`` compares the checkpoints at each setting; ``per_checkpoint`` ranks each
+    checkpoint's settings and recommends its default.
 
     Args:
         checkpoints: the text-to-image checkpoints.
+        experiment: the name the result records (the question it answers).
         guidance_scales, clip_x0, steps, etas: the settings grid (see
             :func:`guidance_settings`).
         protocol: as :func:`guidance_tradeoff`.
+
+    Raises:
+        ValueError: for fewer than one checkpoint, or one that draws without prompts.
     """
+    if not checkpoints:
+        raise ValueError(f"{experiment} compares text-to-image checkpoints; got none")
     judges = load_judges()
     settings = guidance_settings(guidance_scales, clip_x0, steps, etas)
     rows, per_checkpoint = [], {}
     for name in checkpoints:
         gen = load_generator(name)
+        if not is_prompted(gen) or not isinstance(gen, Checkpoint):
+            raise ValueError(f"{experiment} compares text-to-image checkpoints; {gen.name!r} is not one")
         mine = sweep(gen, settings, protocol, judges)
-        sizes = text_encoder_parameters(gen)  # type: ignore[arg-type]
-        rows += [{"checkpoint": gen.name, **sizes, **r} for r in mine]
+        sizes = text_encoder_parameters(gen)
+        rows += [{"checkpoint": gen.name, "kind": model_kind(gen.model), **sizes, **r} for r in mine]
         current = sampling_of(gen)
         per_checkpoint[gen.name] = {"current_sampling": current, **_decide(mine, current)}
     by_setting = {}
@@ -151,10 +172,28 @@ def encoder_vs_denoiser(
         same = [r for r in rows if r["label"] == label]
         by_setting[label] = ranking(same, [r["checkpoint"] for r in same])
     return {
-        "experiment": "encoder-vs-denoiser",
+        "experiment": experiment,
         "num_samples": protocol.num_samples,
         "prompts": _PROMPTS,
         "rows": rows,
         "ranking": by_setting,
         "per_checkpoint": per_checkpoint,
     }
+
+
+def encoder_vs_denoiser(checkpoints: Sequence[str | Generator], **settings: Any) -> dict[str, Any]:
+    """Imagen's question (Sec. 4.4): which matters more, the text encoder or the denoiser?
+
+    :func:`compare_text_models` of checkpoints that differ in encoder and denoiser size
+    (keywords as there, ``guidance_scales`` default (3.0,)).
+    """
+    return compare_text_models(checkpoints, experiment="encoder-vs-denoiser", **settings)
+
+
+def text_backbones(checkpoints: Sequence[str | Generator], **settings: Any) -> dict[str, Any]:
+    """Part V's question: on the same captions, objective and budget, UNet or MM-DiT?
+
+    :func:`compare_text_models` of checkpoints that differ in their backbone (keywords as
+    there); each row records the network's ``kind`` (``text-unet``, ``text-dit``).
+    """
+    return compare_text_models(checkpoints, experiment="text-backbones", **settings)

@@ -20,12 +20,14 @@ from ddpm_tutorial.experiments import (
     latent_savings,
     load_experiment,
     part4_comparison,
+    text_backbones,
     thresholding,
     unclip_priors,
     with_sampling,
 )
 from ddpm_tutorial.experiments.generators import sampling_of, setting_label
-from ddpm_tutorial.models import TextUNet, TextUNetConfig
+from ddpm_tutorial.flow_matching import FlowMatching
+from ddpm_tutorial.models import TextDiT, TextDiTConfig, TextUNet, TextUNetConfig
 from ddpm_tutorial.schedules import NoiseSchedule
 from tests.conftest import TINY_UNET
 
@@ -223,6 +225,42 @@ def test_latent_savings_times_and_scores_the_same_samples():
     assert set(saved["quality_ranking"]["fid"]["rank"]) == {"mnist-text", "mnist-sd"}
 
 
+def test_text_backbones_compares_a_text_unet_and_an_mmdit_per_setting(
+    text_ckpt_path, tmp_path, randomize
+):
+    torch.manual_seed(2)
+    cfg = TextDiTConfig(
+        patch_size=7, hidden_dim=16, depth=1, num_heads=2, text_dim=16, text_layers=1,
+        text_heads=2, vocabulary=caption_vocabulary(),
+    )
+    path = tmp_path / "tiny-mmdit.safetensors"
+    card = {"conditioning": "text", "sampling": {"sampler": "euler", "steps": 2, "guidance_scale": 3.0}}
+    save_checkpoint(randomize(TextDiT(cfg), 2), path, schedule=FlowMatching(), card=card)
+    both = text_backbones([str(text_ckpt_path[0]), str(path)], guidance_scales=(1.0, 3.0), protocol=SMALL)
+    assert both["experiment"] == "text-backbones"
+    assert [(r["checkpoint"], r["kind"], r["label"]) for r in both["rows"]] == [
+        ("tiny-a", "text-unet", "w=1"),
+        ("tiny-a", "text-unet", "w=3"),
+        ("tiny-mmdit", "text-dit", "w=1"),
+        ("tiny-mmdit", "text-dit", "w=3"),
+    ]
+    for row in both["rows"]:
+        _scored(row)
+    assert both["rows"][2]["sampling"]["sampler"] == "euler"  # each draws with its own card's sampler
+    assert set(both["ranking"]["w=3"]["fid"]["rank"]) == {"tiny-a", "tiny-mmdit"}
+    assert "recommended_default" in both["per_checkpoint"]["tiny-mmdit"]
+
+
+def test_comparing_text_models_refuses_an_unconditional_checkpoint(tmp_path, make_tiny_unet):
+    path = tmp_path / "uncond.safetensors"
+    card = {"conditioning": "none", "sampling": {"sampler": "ddim", "steps": 2}}
+    save_checkpoint(make_tiny_unet(), path, schedule=NoiseSchedule.linear(20), card=card)
+    with pytest.raises(ValueError, match="'uncond' is not one"):
+        text_backbones([str(path)], protocol=SMALL)
+    with pytest.raises(ValueError, match="got none"):
+        text_backbones([], protocol=SMALL)
+
+
 def test_card_defaults_add_memorisation_and_the_first_fid_and_draw_unconditionally():
     table = card_defaults(["mnist-latent", "mnist-dalle"], protocol=SMALL)
     latent, dalle = table["rows"]
@@ -309,3 +347,26 @@ def test_part4_system_trainers_write_a_card(command, tmp_path, capsys, monkeypat
         assert (
             load_checkpoint(tmp_path / "regression.safetensors").card["metrics"] == card["metrics"]
         )
+
+
+def test_the_shipped_text_backbone_table_backs_both_cards():
+    table = load_experiment("text-backbones")
+    assert table["command"].startswith("python -m ddpm_tutorial experiment text-backbones")
+    assert all(_scored(r)["n"] == 1000 for r in table["rows"])
+    labels = list(dict.fromkeys(r["label"] for r in table["rows"]))
+    for label in labels:  # both networks at every guidance scale, from the same prompts
+        assert {r["checkpoint"] for r in table["rows"] if r["label"] == label} == {
+            "mnist-flow-text",
+            "mnist-mmdit",
+        }
+    kinds = {r["checkpoint"]: r["kind"] for r in table["rows"]}
+    assert kinds == {"mnist-flow-text": "text-unet", "mnist-mmdit": "text-dit"}
+    for name, per in table["per_checkpoint"].items():
+        card = load_checkpoint(name).card["sampling"]
+        chosen = per["recommended_default"]["sampling"]
+        assert (card["sampler"], card["steps"], card["guidance_scale"]) == (
+            chosen["sampler"],
+            chosen["steps"],
+            chosen["guidance_scale"],
+        )
+        assert "data/experiments/text-backbones.json" in card["chosen_by"]
