@@ -272,8 +272,8 @@ def bench_backbones(
     the training precision), alternating round by round: how mnist-dit's budget was matched.
     Then the text pair of the same chapter, on batches of the book's captions: mnist-flow-text's
     UNet with cross-attention against mnist-mmdit's MM-DiT (each with its word transformer)."""
-    from ddpm_tutorial.flow_matching import FlowMatching, flow_matching_loss
     from ddpm_tutorial.experiments.scoring import heldout_prompts
+    from ddpm_tutorial.flow_matching import FlowMatching, flow_matching_loss
     from ddpm_tutorial.models import DiT, DiTConfig, TextDiT, TextUNet, UNet, count_parameters
     from ddpm_tutorial.precision import autocast, resolve_precision
     from ddpm_tutorial.runs import get_config

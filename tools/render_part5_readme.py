@@ -218,21 +218,35 @@ def text_backbones_section():
         return f"| {f(u)} | {f(m)} |"
 
     out += [
-        "| network " + both(lambda c: f"{c['model']['kind']}, {c['model']['parameters']:,} parameters"),
+        "| network "
+        + both(lambda c: f"{c['model']['kind']}, {c['model']['parameters']:,} parameters"),
         f"| MM-DiT sizes | | {mc['patch_size']}x{mc['patch_size']} patches, width {mc['hidden_dim']}, {mc['depth']} blocks, "
         f"{mc['num_heads']} heads; a text stream of its own in every block |",
-        "| data " + both(lambda c: f"{c['data']['num_images']:,} digits from {c['data']['source']}, {c['data']['captions_per_image']} captions each"),
+        "| data "
+        + both(
+            lambda c: (
+                f"{c['data']['num_images']:,} digits from {c['data']['source']}, {c['data']['captions_per_image']} captions each"
+            )
+        ),
         "| training " + both(training_line),
         "| command "
         + both(
-            lambda c: f"`{c['command']}`"
-            + (f" (resumed with `{c['resumed_with'][0]}`)" if c.get("resumed_with") else "")
+            lambda c: (
+                f"`{c['command']}`"
+                + (f" (resumed with `{c['resumed_with'][0]}`)" if c.get("resumed_with") else "")
+            )
         ),
         "| held-out flow loss " + both(lambda c: f"{c['metrics']['heldout_loss']:.3f}"),
         "| sampling default "
         + both(
-            lambda c: f"{c['sampling']['sampler']}, {c['sampling']['steps']} steps, w = {c['sampling']['guidance_scale']:g}"
-            + (f"; chosen by: {c['sampling']['chosen_by']}" if c["sampling"].get("chosen_by") else "")
+            lambda c: (
+                f"{c['sampling']['sampler']}, {c['sampling']['steps']} steps, w = {c['sampling']['guidance_scale']:g}"
+                + (
+                    f"; chosen by: {c['sampling']['chosen_by']}"
+                    if c["sampling"].get("chosen_by")
+                    else ""
+                )
+            )
         ),
         "",
     ]
@@ -240,8 +254,13 @@ def text_backbones_section():
     if bench.exists():
         b = json.loads(bench.read_text())["backbones"].get("text_models")
         if b:
-            cells = "; ".join(f"{k}: {r['seconds_per_step']} s ({r['time_vs_unet']}x)" for k, r in b.items())
-            out += [f"Seconds per training step on batches of 64 captioned digits, side by side: {cells}.", ""]
+            cells = "; ".join(
+                f"{k}: {r['seconds_per_step']} s ({r['time_vs_unet']}x)" for k, r in b.items()
+            )
+            out += [
+                f"Seconds per training step on batches of 64 captioned digits, side by side: {cells}.",
+                "",
+            ]
     t = exp("text-backbones")
     if t:
         n = t["num_samples"]

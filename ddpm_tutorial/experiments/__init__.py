@@ -35,7 +35,12 @@ from .systems import (
     thresholding,
     unclip_priors,
 )
-from .text_to_image import compare_text_models, encoder_vs_denoiser, guidance_tradeoff, text_backbones
+from .text_to_image import (
+    compare_text_models,
+    encoder_vs_denoiser,
+    guidance_tradeoff,
+    text_backbones,
+)
 
 __all__ = [
     "SHIPPED_GENERATORS",

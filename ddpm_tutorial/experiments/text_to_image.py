@@ -161,10 +161,14 @@ def compare_text_models(
     for name in checkpoints:
         gen = load_generator(name)
         if not is_prompted(gen) or not isinstance(gen, Checkpoint):
-            raise ValueError(f"{experiment} compares text-to-image checkpoints; {gen.name!r} is not one")
+            raise ValueError(
+                f"{experiment} compares text-to-image checkpoints; {gen.name!r} is not one"
+            )
         mine = sweep(gen, settings, protocol, judges)
         sizes = text_encoder_parameters(gen)
-        rows += [{"checkpoint": gen.name, "kind": model_kind(gen.model), **sizes, **r} for r in mine]
+        rows += [
+            {"checkpoint": gen.name, "kind": model_kind(gen.model), **sizes, **r} for r in mine
+        ]
         current = sampling_of(gen)
         per_checkpoint[gen.name] = {"current_sampling": current, **_decide(mine, current)}
     by_setting = {}

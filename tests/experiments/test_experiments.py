@@ -230,13 +230,24 @@ def test_text_backbones_compares_a_text_unet_and_an_mmdit_per_setting(
 ):
     torch.manual_seed(2)
     cfg = TextDiTConfig(
-        patch_size=7, hidden_dim=16, depth=1, num_heads=2, text_dim=16, text_layers=1,
-        text_heads=2, vocabulary=caption_vocabulary(),
+        patch_size=7,
+        hidden_dim=16,
+        depth=1,
+        num_heads=2,
+        text_dim=16,
+        text_layers=1,
+        text_heads=2,
+        vocabulary=caption_vocabulary(),
     )
     path = tmp_path / "tiny-mmdit.safetensors"
-    card = {"conditioning": "text", "sampling": {"sampler": "euler", "steps": 2, "guidance_scale": 3.0}}
+    card = {
+        "conditioning": "text",
+        "sampling": {"sampler": "euler", "steps": 2, "guidance_scale": 3.0},
+    }
     save_checkpoint(randomize(TextDiT(cfg), 2), path, schedule=FlowMatching(), card=card)
-    both = text_backbones([str(text_ckpt_path[0]), str(path)], guidance_scales=(1.0, 3.0), protocol=SMALL)
+    both = text_backbones(
+        [str(text_ckpt_path[0]), str(path)], guidance_scales=(1.0, 3.0), protocol=SMALL
+    )
     assert both["experiment"] == "text-backbones"
     assert [(r["checkpoint"], r["kind"], r["label"]) for r in both["rows"]] == [
         ("tiny-a", "text-unet", "w=1"),
@@ -246,7 +257,9 @@ def test_text_backbones_compares_a_text_unet_and_an_mmdit_per_setting(
     ]
     for row in both["rows"]:
         _scored(row)
-    assert both["rows"][2]["sampling"]["sampler"] == "euler"  # each draws with its own card's sampler
+    assert (
+        both["rows"][2]["sampling"]["sampler"] == "euler"
+    )  # each draws with its own card's sampler
     assert set(both["ranking"]["w=3"]["fid"]["rank"]) == {"tiny-a", "tiny-mmdit"}
     assert "recommended_default" in both["per_checkpoint"]["tiny-mmdit"]
 
